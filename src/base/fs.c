@@ -1,0 +1,221 @@
+#include "base/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/path.h"
+#include "base/str.h"
+
+int fs_mkdir_p(const char *path, mode_t mode, struct ferr *err)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	size_t n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return ferr_set(err, errno, "mkdir %s", p);
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0) {
+		if (errno != EEXIST)
+			return ferr_set(err, errno, "mkdir %s", p);
+		if (!fs_is_dir(p))
+			return ferr_set(err, ENOTDIR, "mkdir %s", p);
+	}
+	return 0;
+}
+
+bool fs_exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+bool fs_is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int fs_fsync_dir(const char *path, struct ferr *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return ferr_set(err, errno, "open %s", path);
+	/* Some file systems (e.g. NFS, FUSE) refuse fsync on directories. */
+	if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS)
+		return ferr_set(err, errno, "fsync %s", path);
+	return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct ferr *err)
+{
+	_cleanup_free_ char *dir = path_dirname(path);
+	_cleanup_free_ char *base = path_basename(path);
+	_cleanup_free_ char *tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
+	_cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return ferr_set(err, errno, "create temporary file in %s", dir);
+	if (write_all(fd, data, len) < 0 || fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return ferr_set(err, e, "write %s", tmp);
+	}
+	if (rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return ferr_set(err, e, "rename %s to %s", tmp, path);
+	}
+	return fs_fsync_dir(dir, err);
+}
+
+int fs_read_file(const char *path, char **data, size_t *len, struct ferr *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ferr_setc(err, errno == ENOENT ? FERR_NOTFOUND : FERR_GENERIC, errno, "open %s", path);
+	struct dstr buf = DSTR_INIT;
+	char chunk[65536];
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof chunk);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			dstr_free(&buf);
+			return ferr_set(err, errno, "read %s", path);
+		}
+		if (r == 0)
+			break;
+		dstr_appendn(&buf, chunk, (size_t)r);
+	}
+	if (len)
+		*len = buf.len;
+	*data = dstr_steal(&buf);
+	return 0;
+}
+
+/* Remove everything inside the open directory fd. */
+static int rm_children(int fd, const char *path, struct ferr *err);
+
+int fs_rm_rf_at(int dirfd, const char *name, struct ferr *err)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return ferr_set(err, errno, "stat %s", name);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return ferr_set(err, errno, "remove %s", name);
+		return 0;
+	}
+	/* A directory without u+rwx cannot be listed or emptied: fix that
+	 * first. Only our own files can be chmod-ed, which is what we want. */
+	if ((st.st_mode & S_IRWXU) != S_IRWXU && fchmodat(dirfd, name, st.st_mode | S_IRWXU, 0) < 0)
+		return ferr_set(err, errno, "chmod %s", name);
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return ferr_set(err, errno, "open %s", name);
+	if (rm_children(fd, name, err) < 0)
+		return -1;
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return ferr_set(err, errno, "remove %s", name);
+	return 0;
+}
+
+static int rm_children(int fd, const char *path, struct ferr *err)
+{
+	int dupfd = dup(fd);
+	if (dupfd < 0)
+		return ferr_set(err, errno, "dup");
+	_cleanup_closedir_ DIR *d = fdopendir(dupfd);
+	if (!d) {
+		close(dupfd);
+		return ferr_set(err, errno, "opendir %s", path);
+	}
+	struct dirent *e;
+	while ((errno = 0, e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (fs_rm_rf_at(fd, e->d_name, err) < 0)
+			return ferr_wrap(err, "%s", path);
+	}
+	if (errno)
+		return ferr_set(err, errno, "readdir %s", path);
+	return 0;
+}
+
+int fs_rm_rf(const char *path, struct ferr *err)
+{
+	_cleanup_free_ char *dir = path_dirname(path);
+	_cleanup_free_ char *base = path_basename(path);
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return ferr_set(err, errno, "open %s", dir);
+	}
+	if (fs_rm_rf_at(fd, base, err) < 0)
+		return ferr_wrap(err, "remove %s", path);
+	return 0;
+}
+
+static int du_at(int atfd, const char *name, unsigned long long *bytes, struct ferr *err)
+{
+	struct stat st;
+	if (fstatat(atfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return ferr_set(err, errno, "stat %s", name);
+	*bytes += (unsigned long long)st.st_blocks * 512ULL / (st.st_nlink > 1 && !S_ISDIR(st.st_mode) ? st.st_nlink : 1);
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	int fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return ferr_set(err, errno, "open %s", name);
+	_cleanup_closedir_ DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return ferr_set(err, errno, "opendir %s", name);
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (du_at(dirfd(d), e->d_name, bytes, err) < 0)
+			return ferr_wrap(err, "%s", name);
+	}
+	return 0;
+}
+
+int fs_du(const char *path, unsigned long long *bytes, struct ferr *err)
+{
+	/* Hardlinked files are counted as blocks / nlink: the share of the
+	 * inode this tree owns, which is what "size shared" reporting needs. */
+	*bytes = 0;
+	return du_at(AT_FDCWD, path, bytes, err);
+}

@@ -1,0 +1,28 @@
+/* File helpers. Each returns 0 or a negative value with err filled in. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/err.h"
+
+/* mkdir -p; existing directories are fine. */
+int fs_mkdir_p(const char *path, mode_t mode, struct ferr *err);
+/* Write data to path atomically: a temporary file beside it, fsync, rename.
+ * A reader sees the old content or the new, never a mix. */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct ferr *err);
+/* Read a whole file (NUL-terminated for convenience). Caller frees *data. */
+int fs_read_file(const char *path, char **data, size_t *len, struct ferr *err);
+/* rm -rf that copes with directories of mode 000 or without u+w (as images
+ * often have): it adds u+rwx before descending. A missing path is fine. */
+int fs_rm_rf(const char *path, struct ferr *err);
+/* rm -rf of the entry `name` under the open directory dirfd. */
+int fs_rm_rf_at(int dirfd, const char *name, struct ferr *err);
+bool fs_exists(const char *path);
+bool fs_is_dir(const char *path);
+/* Disk usage in bytes of a tree, counting each hardlinked inode once per
+ * call; `seen` may be NULL. */
+int fs_du(const char *path, unsigned long long *bytes, struct ferr *err);
+/* fsync a directory so a rename inside it is durable. */
+int fs_fsync_dir(const char *path, struct ferr *err);

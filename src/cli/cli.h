@@ -1,0 +1,43 @@
+/* The command-line layer: parse options, call libferry, print, exit code.
+ * Each subcommand lives in its own cmd_*.c and exports a struct cli_command. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "base/err.h"
+
+/* Exit codes (DESIGN.md): the command's own status for run/exec/app launch;
+ * 125 when ferry fails before the command starts. */
+enum {
+	EXIT_OK = 0,
+	EXIT_ERR = 1,
+	EXIT_USAGE = 2,
+	EXIT_PRESTART = 125,
+	EXIT_NOEXEC = 126,
+	EXIT_NOTFOUND = 127,
+};
+
+struct cli_command {
+	const char *name;
+	const char *summary; /* one line for `ferry help` */
+	const char *usage;   /* full text for `ferry help CMD` / `ferry CMD --help` */
+	int (*main)(int argc, char **argv); /* argv[0] is the command name */
+};
+
+/* Print "ferry: CMD: message" and "Try 'ferry CMD --help'." on stderr; returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) FERR_PRINTF(2, 3);
+/* Print the error as one line "ferry: message (hint)"; returns `code`. */
+int cli_fail(const struct ferr *err, int code);
+/* Print a command's usage text to stdout; returns 0. */
+int cli_help(const struct cli_command *cmd);
+/* Look a command up by name. */
+const struct cli_command *cli_find(const char *name);
+/* True if arg is -h or --help. */
+bool cli_is_help(const char *arg);
+/* Shared --json flag state for listing and inspect commands. */
+extern bool cli_json;
+
+extern const struct cli_command cmd_pull, cmd_images, cmd_inspect, cmd_rm, cmd_prune, cmd_login,
+	cmd_logout;
+extern const struct cli_command cmd_run, cmd_exec, cmd_shell, cmd_check;
+extern const struct cli_command cmd_app;
