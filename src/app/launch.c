@@ -1,0 +1,574 @@
+/* `ferry app launch`: what bosh's LocalExecutor.execute does, in ferry's own
+ * runtime instead of docker or singularity, plus what bosh leaves out: a
+ * missing File input stops the launch before anything runs, and the
+ * provenance record carries the image digest, times and peak memory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "app/internal.h"
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/path.h"
+
+#define CAPTURE_MAX (4u << 20) /* kept per stream for the provenance record */
+
+/* ---- tee: the tool's output goes to ours and into the record ---- */
+
+struct tee {
+	int in[2];       /* read ends: stdout, stderr of the tool */
+	int out[2];      /* where to copy: 1, 2 */
+	struct dstr buf[2];
+	pthread_t th;
+};
+
+static void *tee_main(void *arg)
+{
+	struct tee *t = arg;
+	struct pollfd pf[2] = { { t->in[0], POLLIN, 0 }, { t->in[1], POLLIN, 0 } };
+	int open_n = 2;
+	char chunk[65536];
+	while (open_n > 0) {
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ssize_t n = read(pf[i].fd, chunk, sizeof chunk);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				pf[i].fd = -1;
+				open_n--;
+				continue;
+			}
+			for (ssize_t off = 0; off < n;) {
+				ssize_t w = write(t->out[i], chunk + off, (size_t)(n - off));
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0)
+					break; /* our own stdout is gone: keep draining the tool */
+				off += w;
+			}
+			if (t->buf[i].len < CAPTURE_MAX)
+				dstr_appendn(&t->buf[i], chunk,
+					     (size_t)n < CAPTURE_MAX - t->buf[i].len ? (size_t)n : CAPTURE_MAX - t->buf[i].len);
+		}
+	}
+	return NULL;
+}
+
+/* ---- helpers ---- */
+
+static int md5_file(const char *path, char hex[33])
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(c, EVP_md5(), NULL);
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		EVP_DigestUpdate(c, buf, (size_t)n);
+	unsigned char md[16];
+	unsigned int len = 0;
+	EVP_DigestFinal_ex(c, md, &len);
+	EVP_MD_CTX_free(c);
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+/* bosh's _buildPublicFile: a file's name and md5, a directory's files. */
+static json_t *public_file(const char *path, int depth)
+{
+	_cleanup_free_ char *trim = xstrdup(path);
+	size_t L = strlen(trim);
+	while (L > 1 && trim[L - 1] == '/')
+		trim[--L] = '\0';
+	_cleanup_free_ char *name = path_basename(trim);
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return json_pack("{s:s,s:b}", "file-name", name, "not_found", 1);
+	if (S_ISDIR(st.st_mode)) {
+		json_t *files = json_array();
+		_cleanup_closedir_ DIR *d = depth < 32 ? opendir(path) : NULL;
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			_cleanup_free_ char *p = path_join(path, e->d_name);
+			json_array_append_new(files, public_file(p, depth + 1));
+		}
+		return json_pack("{s:s,s:o}", "file-name", name, "files", files);
+	}
+	char hex[33];
+	if (md5_file(path, hex) < 0)
+		return json_pack("{s:s,s:b}", "file-name", name, "not_found", 1);
+	return json_pack("{s:s,s:s}", "file-name", name, "md5sum", hex);
+}
+
+static bool input_is_file(const json_t *desc, const char *id)
+{
+	const char *t = json_get_str(desc_find(desc, "inputs", id), "type");
+	return t && !strcmp(t, "File");
+}
+
+static json_t *public_invocation(const json_t *desc, const json_t *inv)
+{
+	json_t *pub = json_deep_copy(inv);
+	const char *k;
+	json_t *v;
+	json_object_foreach(pub, k, v) {
+		if (!input_is_file(desc, k))
+			continue;
+		if (json_is_string(v))
+			json_object_set_new(pub, k, public_file(json_string_value(v), 0));
+		else if (json_is_array(v)) {
+			json_t *a = json_array();
+			for (size_t i = 0; i < json_array_size(v); i++)
+				if (json_is_string(json_array_get(v, i)))
+					json_array_append_new(a, public_file(json_string_value(json_array_get(v, i)), 0));
+			json_object_set_new(pub, k, a);
+		}
+	}
+	return pub;
+}
+
+char *app_data_dir(void)
+{
+	const char *home = getenv("HOME");
+	if (!home || !*home)
+		home = "/";
+	return xasprintf("%s/.cache/boutiques/data", home);
+}
+
+static void stamp_now(char *buf, size_t size, struct timeval *tv)
+{
+	struct tm tm;
+	localtime_r(&tv->tv_sec, &tm);
+	char base[64];
+	strftime(base, sizeof base, "%Y-%m-%d_%Hh%Mm%S", &tm);
+	snprintf(buf, size, "%ss%06ldms", base, (long)tv->tv_usec);
+}
+
+static void iso_time(char *buf, size_t size, const struct timeval *tv)
+{
+	struct tm tm;
+	gmtime_r(&tv->tv_sec, &tm);
+	char base[64];
+	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%06ldZ", base, (long)tv->tv_usec);
+}
+
+static char *dashed_name(const json_t *desc)
+{
+	char *n = xstrdup(json_get_str(desc, "name") ?: "tool");
+	for (char *p = n; *p; p++)
+		if (*p == ' ' || *p == '/')
+			*p = '-';
+	return n;
+}
+
+/* descriptor-doi: the descriptor's doi, else a copy of the descriptor in the
+ * data directory. bosh writes a new copy on every run (its "already cached"
+ * test compares strings with `is`); ferry reuses an identical copy. */
+static char *descriptor_ref(const json_t *desc, const char *arg, const char *dir, const char *stamp)
+{
+	const char *doi = json_get_str(desc, "doi");
+	if (doi)
+		return xstrdup(doi);
+	if (arg && str_starts_with(arg, "10.5281/"))
+		return xstrdup(arg);
+	_cleanup_free_ char *name = dashed_name(desc);
+	_cleanup_free_ char *prefix = xasprintf("descriptor_%s_", name);
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (!str_starts_with(e->d_name, prefix) || !str_ends_with(e->d_name, ".json"))
+			continue;
+		_cleanup_free_ char *p = path_join(dir, e->d_name);
+		struct ferr ignore = FERR_INIT;
+		_cleanup_json_ json_t *old = json_load_path(p, &ignore);
+		if (old && json_equal(old, (json_t *)desc))
+			return xstrdup(e->d_name);
+	}
+	char *fname = xasprintf("%s%s.json", prefix, stamp);
+	_cleanup_free_ char *p = path_join(dir, fname);
+	struct ferr err = FERR_INIT;
+	if (json_write_atomic(p, desc, 4, &err) < 0)
+		log_warn("provenance: %s", err.msg);
+	return fname;
+}
+
+static int write_record(const json_t *desc, const json_t *inv, const struct app_launch_opts *opts,
+			const struct app_job *job, struct app_result *res, const char *out, const char *errs,
+			struct timeval *t0, struct timeval *t1, struct ferr *err)
+{
+	_cleanup_free_ char *dir = app_data_dir();
+	if (fs_mkdir_p(dir, 0755, err) < 0)
+		return ferr_wrap(err, "provenance record");
+	char stamp[96], start[64], end[64], host[256] = "";
+	stamp_now(stamp, sizeof stamp, t0);
+	iso_time(start, sizeof start, t0);
+	iso_time(end, sizeof end, t1);
+	gethostname(host, sizeof host - 1);
+	_cleanup_free_ char *ref = descriptor_ref(desc, opts->desc_arg, dir, stamp);
+	json_t *outfiles = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach(res->found_map, k, v)
+		json_object_set_new(outfiles, k, public_file(json_string_value(v), 0));
+	_cleanup_json_ json_t *rec = json_pack(
+		"{s:{s:s,s:s,s:s},s:o,s:{s:s%,s:s%,s:i,s:s,s:s,s:O,s:o},s:O,s:{s:s,s:s?,s:s,s:s,s:f,s:f,s:I,s:s,s:s?}}",
+		"summary", "name", json_get_str(desc, "name") ?: "", "descriptor-doi", ref, "date-time", stamp,
+		"public-invocation", public_invocation(desc, inv),
+		"public-output", "stdout", out, strlen(out), "stderr", errs, strlen(errs), "exit-code", res->exit_code,
+		"error-message", res->error_message ? res->error_message : "", "shell-command", job->cmdline,
+		"missing-files", res->missing_map, "output-files", outfiles,
+		"additional-information", opts->provenance ? opts->provenance : json_null(),
+		"ferry", "version", FERRY_VERSION, "image-digest", res->image_digest, "start", start, "end", end,
+		"wall-time-s", res->wall_s, "cpu-time-s", res->cpu_s, "peak-memory-kib", (json_int_t)res->maxrss_kib,
+		"host", host, "container-location", res->container_location);
+	if (!rec)
+		return ferr_set(err, 0, "provenance record: cannot encode (invalid UTF-8 in the tool's output?)");
+	_cleanup_free_ char *name = dashed_name(desc);
+	_cleanup_free_ char *fname = xasprintf("%s_%s.json", name, stamp);
+	char *path = path_join(dir, fname);
+	char *text = json_dumps(rec, JSON_INDENT(4) | JSON_ENSURE_ASCII);
+	int r = text ? fs_write_atomic(path, text, strlen(text), 0644, err) : ferr_set(err, 0, "encode record");
+	free(text);
+	if (r < 0) {
+		free(path);
+		return ferr_wrap(err, "provenance record");
+	}
+	res->record_path = path;
+	return 0;
+}
+
+/* Output files after the run: each path globbed, the first match reported;
+ * required outputs without a match are "missing". */
+static void check_outputs(const json_t *desc, const struct app_job *job, struct app_result *res)
+{
+	res->found = json_array();
+	res->missing = json_array();
+	res->found_map = json_object();
+	res->missing_map = json_object();
+	const json_t *outputs = json_object_get(desc, "output-files");
+	for (size_t i = 0; i < json_array_size(outputs); i++) {
+		const json_t *o = json_array_get(outputs, i);
+		const char *id = json_get_str(o, "id");
+		const char *path = id ? json_get_str(job->outputs, id) : NULL;
+		if (!path)
+			continue;
+		bool optional = json_is_true(json_object_get(o, "optional"));
+		glob_t g;
+		memset(&g, 0, sizeof g);
+		int r = glob(path, 0, NULL, &g);
+		_cleanup_free_ char *line = NULL;
+		if (r == 0 && g.gl_pathc > 0) {
+			line = xasprintf("%s (%s, %s)", g.gl_pathv[0], id, optional ? "Optional" : "Required");
+			json_array_append_new(res->found, json_string(line));
+			json_object_set_new(res->found_map, id, json_string(g.gl_pathv[0]));
+		} else if (!optional) {
+			line = xasprintf("%s (%s, Required)", path, id);
+			json_array_append_new(res->missing, json_string(line));
+			json_object_set_new(res->missing_map, id, json_string(path));
+		}
+		globfree(&g);
+	}
+}
+
+static const char *error_description(const json_t *desc, int code)
+{
+	const json_t *ec = json_object_get(desc, "error-codes");
+	for (size_t i = 0; i < json_array_size(ec); i++) {
+		const json_t *e = json_array_get(ec, i);
+		const json_t *c = json_object_get(e, "code");
+		if (json_is_integer(c) && json_integer_value(c) == code)
+			return json_get_str(e, "description") ?: "";
+	}
+	return "";
+}
+
+/* Every File value must exist before anything runs: bosh only notices
+ * for container runs, as a failed mount. */
+static int check_file_inputs(const json_t *desc, const json_t *inv, struct ferr *err)
+{
+	const json_t *inputs = json_object_get(desc, "inputs");
+	for (size_t i = 0; i < json_array_size(inputs); i++) {
+		const json_t *in = json_array_get(inputs, i);
+		const char *id = json_get_str(in, "id") ?: "";
+		if (!input_is_file(desc, id))
+			continue;
+		const json_t *v = json_object_get(inv, id);
+		size_t n = json_is_array(v) ? json_array_size(v) : v ? 1 : 0;
+		for (size_t k = 0; k < n; k++) {
+			const char *p = json_string_value(json_is_array(v) ? json_array_get(v, k) : v);
+			struct stat st;
+			if (p && stat(p, &st) < 0)
+				return ferr_setc(err, FERR_NOTFOUND, errno, "input '%s': %s", id, p);
+		}
+	}
+	return 0;
+}
+
+/* environment-variables: a value equal to an input's value-key (the whole
+ * value) becomes that input's value; anything else is taken literally. */
+static char **tool_env(const json_t *desc, const json_t *inv)
+{
+	char **env = xcalloc(1, sizeof *env);
+	const json_t *ev = json_object_get(desc, "environment-variables");
+	const json_t *inputs = json_object_get(desc, "inputs");
+	for (size_t i = 0; i < json_array_size(ev); i++) {
+		const json_t *e = json_array_get(ev, i);
+		const char *name = json_get_str(e, "name"), *value = json_get_str(e, "value");
+		if (!name || !value)
+			continue;
+		_cleanup_free_ char *val = xstrdup(value);
+		for (size_t k = 0; k < json_array_size(inputs); k++) {
+			const json_t *in = json_array_get(inputs, k);
+			const char *vk = json_get_str(in, "value-key");
+			const json_t *iv = json_object_get(inv, json_get_str(in, "id") ?: "");
+			if (vk && iv && !strcmp(vk, value)) {
+				free(val);
+				val = app_py_str(iv);
+				break;
+			}
+		}
+		_cleanup_free_ char *kv = xasprintf("%s=%s", name, val);
+		strv_push(&env, kv);
+	}
+	return env;
+}
+
+int app_launch(const json_t *desc, const json_t *inv, const struct app_launch_opts *opts, struct app_result *res,
+	       struct ferr *err)
+{
+	memset(res, 0, sizeof *res);
+	res->exit_code = -1;
+	struct app_problems p = { 0 };
+	if (app_validate_descriptor(desc, &p)) {
+		ferr_setc(err, FERR_INVALID, 0, "invalid descriptor: %s%s%s", p.v[0].path, *p.v[0].path ? ": " : "",
+			  p.v[0].msg + strspn(p.v[0].msg, " "));
+		app_problems_free(&p);
+		return ferr_hint(err, "'ferry app validate' lists every problem");
+	}
+	_cleanup_json_ json_t *full = app_invocation_with_defaults(desc, inv);
+	if (app_validate_invocation(desc, full, &p)) {
+		ferr_setc(err, FERR_INVALID, 0, "invalid invocation: %s%s%s", p.v[0].path, *p.v[0].path ? ": " : "",
+			  p.v[0].msg);
+		app_problems_free(&p);
+		return ferr_hint(err, "'ferry app invocation' lists every problem");
+	}
+	if (check_file_inputs(desc, full, err) < 0)
+		return -1;
+
+	const json_t *ci = json_object_get(desc, "container-image");
+	const char *ctype = json_get_str(ci, "type");
+	bool container = ci && !opts->no_container;
+	if (container) {
+		const char *index = json_get_str(ci, "index");
+		if (!ctype || (strcmp(ctype, "docker") && strcmp(ctype, "singularity")))
+			return ferr_setc(err, FERR_UNSUPPORTED, 0, "container-image type '%s' is not supported yet",
+					 ctype ? ctype : "?"),
+			       ferr_hint(err, "use --no-container to run the command on this host");
+		const char *image = json_get_str(ci, "image") ?: "";
+		if (!strcmp(ctype, "singularity") && !(index && str_starts_with(index, "docker://")) &&
+		    !str_starts_with(image, "docker://"))
+			return ferr_setc(err, FERR_UNSUPPORTED, 0,
+					 "singularity image '%s' is not supported yet: only docker:// indexes are", image),
+			       ferr_hint(err, "use --no-container to run the command on this host");
+	}
+
+	struct app_job job;
+	if (app_job_build(&job, desc, full, APP_WRITE_CONFIG, err) < 0)
+		return -1;
+
+	const char *shell = json_get_str(desc, "shell") ?: "/bin/sh";
+	char **argv = xcalloc(1, sizeof *argv);
+	strv_push(&argv, shell);
+	/* bosh's job script starts "#!/bin/sh -l" in containers: a login shell,
+	 * so images that set PATH in /etc/profile work. */
+	if (container && !strcmp(shell, "/bin/sh"))
+		strv_push(&argv, "-l");
+	strv_push(&argv, "-c");
+	strv_push(&argv, job.cmdline);
+	char **env = tool_env(desc, full);
+
+	struct tee t = { { -1, -1 }, { 1, 2 }, { DSTR_INIT, DSTR_INIT }, 0 };
+	int po[2], pe[2];
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		strv_free(argv);
+		strv_free(env);
+		app_job_free(&job);
+		return ferr_set(err, errno, "pipe");
+	}
+	t.in[0] = po[0];
+	t.in[1] = pe[0];
+	dstr_append(&t.buf[0], "");
+	dstr_append(&t.buf[1], "");
+	/* the tool sees our stdout closed: keep a broken pipe from killing ferry */
+	signal(SIGPIPE, SIG_IGN);
+	pthread_create(&t.th, NULL, tee_main, &t);
+
+	struct timeval t0, t1;
+	gettimeofday(&t0, NULL);
+	int status = 0, r;
+	struct rusage ru;
+	memset(&ru, 0, sizeof ru);
+	if (container) {
+		char cwd[4096];
+		if (!getcwd(cwd, sizeof cwd))
+			cwd[0] = '\0';
+		/* bosh's mounts: user -v first, then the working directory, then each
+		 * File input at the same absolute path */
+		struct app_bind *binds = xcalloc(opts->nbinds + 64, sizeof *binds);
+		size_t nb = 0, cap = opts->nbinds + 64;
+		for (size_t i = 0; i < opts->nbinds; i++)
+			binds[nb++] = opts->binds[i];
+		binds[nb++] = (struct app_bind){ cwd, cwd, false };
+		char **owned = xcalloc(1, sizeof *owned);
+		const json_t *inputs = json_object_get(desc, "inputs");
+		for (size_t i = 0; i < json_array_size(inputs); i++) {
+			const char *id = json_get_str(json_array_get(inputs, i), "id") ?: "";
+			const json_t *v = json_object_get(full, id);
+			if (!input_is_file(desc, id) || !v)
+				continue;
+			size_t n = json_is_array(v) ? json_array_size(v) : 1;
+			for (size_t k = 0; k < n; k++) {
+				const char *pth = json_string_value(json_is_array(v) ? json_array_get(v, k) : v);
+				if (!pth)
+					continue;
+				char *abs = realpath(pth, NULL);
+				if (!abs)
+					continue;
+				bool covered = path_is_inside(cwd, abs);
+				for (size_t b = 0; b < opts->nbinds; b++)
+					covered |= path_is_inside(opts->binds[b].cont, abs);
+				if (!covered) {
+					if (nb == cap)
+						binds = xrealloc(binds, (cap *= 2) * sizeof *binds);
+					binds[nb++] = (struct app_bind){ abs, abs, false };
+				}
+				strv_push(&owned, abs);
+				free(abs);
+			}
+		}
+		struct app_container_req req = {
+			ctype, json_get_str(ci, "image"), json_get_str(ci, "index"), opts->no_pull, argv, env, cwd,
+			binds, nb, po[1], pe[1],
+		};
+		r = app_container_run(&req, &status, &ru, &res->image_digest, &res->container_location, err);
+		free(binds);
+		strv_free(owned);
+	} else {
+		r = 0;
+		{
+			pid_t pid = fork();
+			if (pid < 0)
+				r = ferr_set(err, errno, "fork");
+			else if (pid == 0) {
+				dup2(po[1], 1);
+				dup2(pe[1], 2);
+				for (char **e = env; *e; e++)
+					putenv(*e);
+				signal(SIGPIPE, SIG_DFL);
+				execv(argv[0], argv);
+				int e = errno;
+				dprintf(2, "ferry: app launch: %s: %s\n", argv[0], strerror(e));
+				_exit(e == ENOENT ? 127 : 126);
+			} else {
+				while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
+					;
+			}
+		}
+	}
+	close(po[1]);
+	close(pe[1]);
+	pthread_join(t.th, NULL);
+	close(po[0]);
+	close(pe[0]);
+	gettimeofday(&t1, NULL);
+	strv_free(argv);
+	strv_free(env);
+	if (r < 0) {
+		dstr_free(&t.buf[0]);
+		dstr_free(&t.buf[1]);
+		app_job_free(&job);
+		return -1;
+	}
+	res->started = true;
+	if (WIFEXITED(status))
+		res->exit_code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status))
+		res->exit_code = 128 + WTERMSIG(status);
+	res->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_usec - t0.tv_usec) / 1e6;
+	res->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+		     (double)ru.ru_stime.tv_usec / 1e6;
+	res->maxrss_kib = ru.ru_maxrss;
+	res->error_message = xstrdup(error_description(desc, res->exit_code));
+	if (!res->container_location)
+		res->container_location = xstrdup("");
+	check_outputs(desc, &job, res);
+	if (!opts->skip_data_collection) {
+		struct ferr werr = FERR_INIT;
+		if (write_record(desc, inv, opts, &job, res, t.buf[0].buf, t.buf[1].buf, &t0, &t1, &werr) < 0)
+			log_warn("%s", werr.msg);
+	}
+	dstr_free(&t.buf[0]);
+	dstr_free(&t.buf[1]);
+	app_job_free(&job);
+	return 0;
+}
+
+void app_result_free(struct app_result *res)
+{
+	free(res->error_message);
+	json_decref(res->found);
+	json_decref(res->missing);
+	json_decref(res->found_map);
+	json_decref(res->missing_map);
+	free(res->record_path);
+	free(res->container_location);
+	free(res->image_digest);
+	memset(res, 0, sizeof *res);
+}
+
+int app_pull_image(const json_t *desc, char **location, struct ferr *err)
+{
+	const json_t *ci = json_object_get(desc, "container-image");
+	if (!ci) {
+		*location = xstrdup("Descriptor does not specify a container image.");
+		return 0;
+	}
+	const char *type = json_get_str(ci, "type") ?: "";
+	if (strcmp(type, "docker") && strcmp(type, "singularity"))
+		return ferr_setc(err, FERR_UNSUPPORTED, 0, "container-image type '%s' is not supported yet", type);
+	char *digest = NULL;
+	int r = app_container_pull(type, json_get_str(ci, "image") ?: "", json_get_str(ci, "index"), &digest,
+				   location, err);
+	free(digest);
+	return r;
+}
