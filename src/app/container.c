@@ -1,17 +1,88 @@
-/* The seam between `ferry app launch` and ferry's own runtime and store:
- * resolve (pulling if needed) the descriptor's image, then run argv in it
- * with the binds, environment and working directory bosh would give a
- * container. Kept in one file so the rest of src/app does not depend on
- * the runtime's and store's interfaces. */
+/* The seam between `ferry app launch` and ferry's own store and runtime:
+ * turn the descriptor's container-image into a reference, find the image in
+ * the store (pulling it when absent), then run argv in it with the binds,
+ * environment and working directory bosh would give a container. Kept in
+ * one file so the rest of src/app does not depend on those interfaces. */
+#include <ctype.h>
 #include <string.h>
 
 #include "app/internal.h"
+#include "base/cleanup.h"
+#include "store/store.h"
 
-int app_container_pull(const char *type, const char *image, const char *index, char **digest,
-		       char **location, struct ferr *err)
+/* Strip a leading "scheme://" (bosh treats it as the index). */
+static const char *strip_scheme(const char *s)
 {
-	(void)type, (void)image, (void)index, (void)digest, (void)location;
-	return ferr_setc(err, FERR_UNSUPPORTED, 0, "pulling %s: container launch needs the runtime", image);
+	const char *p = s;
+	while (isalnum((unsigned char)*p))
+		p++;
+	return p > s && !strncmp(p, "://", 3) ? p + 3 : s;
+}
+
+static bool is_docker_hub(const char *host)
+{
+	return !*host || !strcmp(host, "index.docker.io") || !strcmp(host, "docker.io") ||
+	       !strcmp(host, "registry-1.docker.io") || !strcmp(host, "registry.hub.docker.com");
+}
+
+/* docker's rule: the first component names a registry if it has a '.' or a
+ * ':' or is "localhost". */
+static bool has_registry(const char *image)
+{
+	const char *sl = strchr(image, '/');
+	if (!sl)
+		return false;
+	size_t n = (size_t)(sl - image);
+	return memchr(image, '.', n) || memchr(image, ':', n) || (n == 9 && !strncmp(image, "localhost", 9));
+}
+
+char *app_image_ref(const char *image, const char *index)
+{
+	const char *img = strip_scheme(image);
+	_cleanup_free_ char *idx = xstrdup(strip_scheme(index ? index : ""));
+	size_t L = strlen(idx);
+	while (L && idx[L - 1] == '/')
+		idx[--L] = '\0';
+	if (is_docker_hub(idx) || has_registry(img))
+		return xstrdup(img);
+	return xasprintf("%s/%s", idx, img);
+}
+
+static int find_or_pull(struct store *st, const char *ref, bool no_pull, struct image_info **info,
+			char **location, struct ferr *err)
+{
+	if (store_resolve(st, ref, info, err) == 0) {
+		*location = xstrdup("Local copy");
+		return 0;
+	}
+	if (err->code != FERR_NOTFOUND || no_pull)
+		return ferr_wrap(err, "image %s", ref);
+	ferr_clear(err);
+	struct pull_opts po = { NULL, false, false };
+	if (store_pull(st, ref, &po, NULL, err) < 0)
+		return ferr_wrap(err, "pulling %s", ref);
+	if (store_resolve(st, ref, info, err) < 0)
+		return ferr_wrap(err, "image %s", ref);
+	*location = xasprintf("Pulled from %s", ref);
+	return 0;
+}
+
+int app_container_pull(const char *type, const char *image, const char *index, char **digest, char **location,
+		       struct ferr *err)
+{
+	(void)type;
+	_cleanup_free_ char *ref = app_image_ref(image, index);
+	struct store *st = NULL;
+	if (store_open(&st, err) < 0)
+		return -1;
+	struct image_info *info = NULL;
+	int r = find_or_pull(st, ref, false, &info, location, err);
+	if (r == 0) {
+		*digest = xstrdup(info->manifest_digest);
+		image_info_free(info);
+	}
+	store_close(st);
+	return r;
 }
 
 int app_container_run(const struct app_container_req *req, int *status, struct rusage *ru, char **digest,

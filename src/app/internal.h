@@ -44,5 +44,8 @@ struct app_container_req {
 };
 int app_container_run(const struct app_container_req *req, int *status, struct rusage *ru,
 		      char **digest, char **location, struct ferr *err);
+/* The store reference for a container-image (type docker, or singularity
+ * with a docker:// index): image and index as bosh reads them. */
+char *app_image_ref(const char *image, const char *index);
 int app_container_pull(const char *type, const char *image, const char *index, char **digest,
 		       char **location, struct ferr *err);
