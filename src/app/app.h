@@ -104,6 +104,7 @@ struct app_launch_opts {
 	size_t nbinds;
 	bool no_container;
 	bool no_pull;
+	bool insecure;                /* plain HTTP / unverified TLS for the image's registry */
 	bool skip_data_collection;
 	const json_t *provenance;    /* --provenance object, or NULL */
 	bool quiet;                  /* no summary */
@@ -136,7 +137,7 @@ void app_result_free(struct app_result *res);
 
 /* Fetch the descriptor's image into the store (bosh's `exec prepare`).
  * *location describes where it came from. */
-int app_pull_image(const json_t *desc, char **location, struct ferr *err);
+int app_pull_image(const json_t *desc, bool insecure, char **location, struct ferr *err);
 
 /* Where provenance records go: $HOME/.cache/boutiques/data (bosh's). */
 char *app_data_dir(void);

@@ -48,17 +48,20 @@ char *app_image_ref(const char *image, const char *index)
 	return xasprintf("%s/%s", idx, img);
 }
 
-static int find_or_pull(struct store *st, const char *ref, bool no_pull, struct image_info **info,
-			char **location, struct ferr *err)
+/* launch: the stored image if there is one, else pull it (bosh pulls on
+ * every launch; ferry's store makes that unnecessary: `ferry app pull`
+ * refreshes a tag). */
+static int find_or_pull(struct store *st, const char *ref, bool no_pull, bool insecure, bool always,
+			struct image_info **info, char **location, struct ferr *err)
 {
-	if (store_resolve(st, ref, info, err) == 0) {
+	if (!always && store_resolve(st, ref, info, err) == 0) {
 		*location = xstrdup("Local copy");
 		return 0;
 	}
-	if (err->code != FERR_NOTFOUND || no_pull)
+	if (!always && (err->code != FERR_NOTFOUND || no_pull))
 		return ferr_wrap(err, "image %s", ref);
 	ferr_clear(err);
-	struct pull_opts po = { NULL, false, false };
+	struct pull_opts po = { NULL, insecure, false };
 	if (store_pull(st, ref, &po, NULL, err) < 0)
 		return ferr_wrap(err, "pulling %s", ref);
 	if (store_resolve(st, ref, info, err) < 0)
@@ -67,8 +70,8 @@ static int find_or_pull(struct store *st, const char *ref, bool no_pull, struct 
 	return 0;
 }
 
-int app_container_pull(const char *type, const char *image, const char *index, char **digest, char **location,
-		       struct ferr *err)
+int app_container_pull(const char *type, const char *image, const char *index, bool insecure, char **digest,
+		       char **location, struct ferr *err)
 {
 	(void)type;
 	_cleanup_free_ char *ref = app_image_ref(image, index);
@@ -76,7 +79,7 @@ int app_container_pull(const char *type, const char *image, const char *index, c
 	if (store_open(&st, err) < 0)
 		return -1;
 	struct image_info *info = NULL;
-	int r = find_or_pull(st, ref, false, &info, location, err);
+	int r = find_or_pull(st, ref, false, insecure, true, &info, location, err);
 	if (r == 0) {
 		*digest = xstrdup(info->manifest_digest);
 		image_info_free(info);

@@ -35,6 +35,7 @@ struct app_container_req {
 	const char *image; /* reference as in the descriptor */
 	const char *index;
 	bool no_pull;
+	bool insecure;
 	char **argv;       /* shell, [-l], -c, command */
 	char **env;        /* NAME=VALUE to add */
 	const char *cwd;
@@ -47,5 +48,5 @@ int app_container_run(const struct app_container_req *req, int *status, struct r
 /* The store reference for a container-image (type docker, or singularity
  * with a docker:// index): image and index as bosh reads them. */
 char *app_image_ref(const char *image, const char *index);
-int app_container_pull(const char *type, const char *image, const char *index, char **digest,
+int app_container_pull(const char *type, const char *image, const char *index, bool insecure, char **digest,
 		       char **location, struct ferr *err);

@@ -477,7 +477,7 @@ int app_launch(const json_t *desc, const json_t *inv, const struct app_launch_op
 			}
 		}
 		struct app_container_req req = {
-			ctype, json_get_str(ci, "image"), json_get_str(ci, "index"), opts->no_pull, argv, env, cwd,
+			ctype, json_get_str(ci, "image"), json_get_str(ci, "index"), opts->no_pull, opts->insecure, argv, env, cwd,
 			binds, nb, po[1], pe[1],
 		};
 		r = app_container_run(&req, &status, &ru, &res->image_digest, &res->container_location, err);
@@ -556,7 +556,7 @@ void app_result_free(struct app_result *res)
 	memset(res, 0, sizeof *res);
 }
 
-int app_pull_image(const json_t *desc, char **location, struct ferr *err)
+int app_pull_image(const json_t *desc, bool insecure, char **location, struct ferr *err)
 {
 	const json_t *ci = json_object_get(desc, "container-image");
 	if (!ci) {
@@ -567,7 +567,7 @@ int app_pull_image(const json_t *desc, char **location, struct ferr *err)
 	if (strcmp(type, "docker") && strcmp(type, "singularity"))
 		return ferr_setc(err, FERR_UNSUPPORTED, 0, "container-image type '%s' is not supported yet", type);
 	char *digest = NULL;
-	int r = app_container_pull(type, json_get_str(ci, "image") ?: "", json_get_str(ci, "index"), &digest,
+	int r = app_container_pull(type, json_get_str(ci, "image") ?: "", json_get_str(ci, "index"), insecure, &digest,
 				   location, err);
 	free(digest);
 	return r;

@@ -38,6 +38,7 @@ static const char app_usage[] =
 	"  -v, --volume H:C[:ro]  launch: bind H at C (repeatable)\n"
 	"      --no-container     launch/test: run the command on this host\n"
 	"      --no-pull          launch: use the stored image only\n"
+	"      --insecure         launch/pull: plain HTTP or unverified TLS to the registry\n"
 	"      --skip-data-collection  launch: no provenance record\n"
 	"      --provenance JSON  launch: object stored as additional-information\n"
 	"  -q, --quiet            launch: no summary\n"
@@ -77,7 +78,7 @@ static void print_json(const json_t *j)
 
 struct opts {
 	const char *inv;
-	bool complete, json, print_schema, no_container, no_pull, skip_data, quiet;
+	bool complete, json, print_schema, no_container, no_pull, skip_data, quiet, insecure;
 	unsigned seed;
 	bool seeded;
 	const char *provenance;
@@ -101,6 +102,7 @@ static int parse(const char *sub, int argc, char **argv, struct opts *o)
 		{ "skip-data-collection", no_argument, NULL, 'S' },
 		{ "provenance", required_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -171,6 +173,9 @@ static int parse(const char *sub, int argc, char **argv, struct opts *o)
 			break;
 		case 'q':
 			o->quiet = true;
+			break;
+		case 'I':
+			o->insecure = true;
 			break;
 		case 'h':
 			fputs(app_usage, stdout);
@@ -375,7 +380,7 @@ static int do_launch(const json_t *d, const char *desc_arg, const json_t *inv, s
 		}
 	}
 	struct app_launch_opts lo = {
-		desc_arg, o->binds, o->nbinds, o->no_container, o->no_pull, o->skip_data, prov, o->quiet,
+		desc_arg, o->binds, o->nbinds, o->no_container, o->no_pull, o->insecure, o->skip_data, prov, o->quiet,
 	};
 	if (app_launch(d, inv, &lo, res, &err) < 0)
 		return cli_fail(&err, EXIT_PRESTART);
@@ -511,7 +516,7 @@ static int sub_pull(struct opts *o)
 		return rc;
 	struct ferr err = FERR_INIT;
 	_cleanup_free_ char *loc = NULL;
-	if (app_pull_image(d, &loc, &err) < 0)
+	if (app_pull_image(d, o->insecure, &loc, &err) < 0)
 		return cli_fail(&err, EXIT_ERR);
 	printf("Container location: %s\n", loc ? loc : "");
 	return EXIT_OK;
