@@ -40,7 +40,8 @@ YML
 	/usr/bin/docker-registry serve "$W/registry/config.yml" >"$W/registry/log" 2>&1 &
 	REG_PID=$!
 	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
-	skopeo copy --quiet --dest-tls-verify=false "oci:$FERRY_TEST_IMAGES/busybox:latest" \
+	echo '{}' >"$W/registry/auth.json"
+	skopeo copy --quiet --dest-tls-verify=false --dest-authfile "$W/registry/auth.json" "oci:$FERRY_TEST_IMAGES/busybox:latest" \
 		"docker://127.0.0.1:$PORT/test/busybox:latest"
 }
 
