@@ -7,7 +7,7 @@
 #include <glob.h>
 #include <openssl/evp.h>
 #include <poll.h>
-#include <pthread.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,19 +28,24 @@
 
 #define CAPTURE_MAX (4u << 20) /* kept per stream for the provenance record */
 
-/* ---- tee: the tool's output goes to ours and into the record ---- */
+/* ---- tee: the tool's output goes to ours and into the record ----
+ * A helper process, not a thread: the tool (or the runtime setting up its
+ * container) is forked while the copy runs, and forking a multi-threaded
+ * process leaves the child with locks held by threads that do not exist
+ * there. The helper only reads, writes and polls; what it keeps for the
+ * record goes to two memfds the parent reads afterwards. */
 
 struct tee {
-	int in[2];       /* read ends: stdout, stderr of the tool */
-	int out[2];      /* where to copy: 1, 2 */
-	struct dstr buf[2];
-	pthread_t th;
+	int wr[2];  /* the tool's stdout and stderr */
+	int cap[2]; /* what was captured (memfds) */
+	pid_t pid;
 };
 
-static void *tee_main(void *arg)
+static void tee_loop(int in0, int in1, int cap0, int cap1)
 {
-	struct tee *t = arg;
-	struct pollfd pf[2] = { { t->in[0], POLLIN, 0 }, { t->in[1], POLLIN, 0 } };
+	struct pollfd pf[2] = { { in0, POLLIN, 0 }, { in1, POLLIN, 0 } };
+	int cap[2] = { cap0, cap1 };
+	size_t kept[2] = { 0, 0 };
 	int open_n = 2;
 	char chunk[65536];
 	while (open_n > 0) {
@@ -61,19 +66,129 @@ static void *tee_main(void *arg)
 				continue;
 			}
 			for (ssize_t off = 0; off < n;) {
-				ssize_t w = write(t->out[i], chunk + off, (size_t)(n - off));
+				ssize_t w = write(i + 1, chunk + off, (size_t)(n - off));
 				if (w < 0 && errno == EINTR)
 					continue;
 				if (w <= 0)
 					break; /* our own stdout is gone: keep draining the tool */
 				off += w;
 			}
-			if (t->buf[i].len < CAPTURE_MAX)
-				dstr_appendn(&t->buf[i], chunk,
-					     (size_t)n < CAPTURE_MAX - t->buf[i].len ? (size_t)n : CAPTURE_MAX - t->buf[i].len);
+			size_t k = (size_t)n < CAPTURE_MAX - kept[i] ? (size_t)n : CAPTURE_MAX - kept[i];
+			if (k && write(cap[i], chunk, k) == (ssize_t)k)
+				kept[i] += k;
 		}
 	}
-	return NULL;
+}
+
+static int tee_start(struct tee *t, struct ferr *err)
+{
+	int po[2], pe[2];
+	t->pid = -1;
+	t->cap[0] = memfd_create("ferry-stdout", MFD_CLOEXEC);
+	t->cap[1] = memfd_create("ferry-stderr", MFD_CLOEXEC);
+	if (t->cap[0] < 0 || t->cap[1] < 0)
+		return ferr_set(err, errno, "memfd_create");
+	if (pipe2(po, O_CLOEXEC) < 0)
+		return ferr_set(err, errno, "pipe");
+	if (pipe2(pe, O_CLOEXEC) < 0) {
+		close(po[0]);
+		close(po[1]);
+		return ferr_set(err, errno, "pipe");
+	}
+	fflush(stdout);
+	fflush(stderr);
+	t->pid = fork();
+	if (t->pid < 0) {
+		close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
+		return ferr_set(err, errno, "fork");
+	}
+	if (t->pid == 0) {
+		close(po[1]);
+		close(pe[1]);
+		signal(SIGPIPE, SIG_IGN);
+		tee_loop(po[0], pe[0], t->cap[0], t->cap[1]);
+		_exit(0);
+	}
+	close(po[0]);
+	close(pe[0]);
+	t->wr[0] = po[1];
+	t->wr[1] = pe[1];
+	return 0;
+}
+
+static char *read_capture(int fd)
+{
+	struct dstr d = DSTR_INIT;
+	dstr_append(&d, "");
+	char buf[65536];
+	ssize_t n;
+	off_t off = 0;
+	while ((n = pread(fd, buf, sizeof buf, off)) > 0) {
+		dstr_appendn(&d, buf, (size_t)n);
+		off += n;
+	}
+	return dstr_steal(&d);
+}
+
+/* Close the tool's ends, wait for the copy to finish, collect the capture. */
+static void tee_finish(struct tee *t, char **out, char **errs)
+{
+	if (t->wr[0] >= 0)
+		close(t->wr[0]);
+	if (t->wr[1] >= 0)
+		close(t->wr[1]);
+	t->wr[0] = t->wr[1] = -1;
+	if (t->pid > 0)
+		while (waitpid(t->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	t->pid = -1;
+	*out = read_capture(t->cap[0]);
+	*errs = read_capture(t->cap[1]);
+	close(t->cap[0]);
+	close(t->cap[1]);
+}
+
+/* The environment for the tool: ours plus the descriptor's variables
+ * (which win), built before fork so the child only calls execve. */
+static char **merged_env(char **add)
+{
+	char **env = xcalloc(1, sizeof *env);
+	for (char **e = environ; *e; e++) {
+		size_t n = strcspn(*e, "=");
+		bool overridden = false;
+		for (char **a = add; *a && !overridden; a++)
+			overridden = !strncmp(*a, *e, n) && (*a)[n] == '=';
+		if (!overridden)
+			strv_push(&env, *e);
+	}
+	for (char **a = add; *a; a++)
+		strv_push(&env, *a);
+	return env;
+}
+
+static int run_host(char **argv, char **add_env, const struct tee *t, int *status, struct rusage *ru,
+		    struct ferr *err)
+{
+	_cleanup_strv_ char **envp = merged_env(add_env);
+	pid_t pid = fork();
+	if (pid < 0)
+		return ferr_set(err, errno, "fork");
+	if (pid == 0) {
+		if (dup2(t->wr[0], 1) < 0 || dup2(t->wr[1], 2) < 0)
+			_exit(125);
+		signal(SIGPIPE, SIG_DFL);
+		execve(argv[0], argv, envp);
+		int e = errno;
+		static const char pre[] = "ferry: app launch: cannot run the shell ";
+		(void)!write(2, pre, sizeof pre - 1);
+		(void)!write(2, argv[0], strlen(argv[0]));
+		(void)!write(2, "\n", 1);
+		_exit(e == ENOENT ? 127 : 126);
+	}
+	while (wait4(pid, status, 0, ru) < 0)
+		if (errno != EINTR)
+			return ferr_set(err, errno, "wait for the tool");
+	return 0;
 }
 
 /* ---- helpers ---- */
@@ -417,21 +532,13 @@ int app_launch(const json_t *desc, const json_t *inv, const struct app_launch_op
 	strv_push(&argv, job.cmdline);
 	char **env = tool_env(desc, full);
 
-	struct tee t = { { -1, -1 }, { 1, 2 }, { DSTR_INIT, DSTR_INIT }, 0 };
-	int po[2], pe[2];
-	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+	struct tee t = { { -1, -1 }, { -1, -1 }, -1 };
+	if (tee_start(&t, err) < 0) {
 		strv_free(argv);
 		strv_free(env);
 		app_job_free(&job);
-		return ferr_set(err, errno, "pipe");
+		return -1;
 	}
-	t.in[0] = po[0];
-	t.in[1] = pe[0];
-	dstr_append(&t.buf[0], "");
-	dstr_append(&t.buf[1], "");
-	/* the tool sees our stdout closed: keep a broken pipe from killing ferry */
-	signal(SIGPIPE, SIG_IGN);
-	pthread_create(&t.th, NULL, tee_main, &t);
 
 	struct timeval t0, t1;
 	gettimeofday(&t0, NULL);
@@ -461,61 +568,44 @@ int app_launch(const json_t *desc, const json_t *inv, const struct app_launch_op
 				const char *pth = json_string_value(json_is_array(v) ? json_array_get(v, k) : v);
 				if (!pth)
 					continue;
-				char *abs = realpath(pth, NULL);
-				if (!abs)
+				/* the tool sees the path it was given: bind the file's real
+				 * location at that path made absolute */
+				char *real = realpath(pth, NULL);
+				if (!real)
 					continue;
+				_cleanup_free_ char *joined = pth[0] == '/' ? xstrdup(pth) : path_join(cwd, pth);
+				char *abs = path_normalize(joined);
 				bool covered = path_is_inside(cwd, abs);
 				for (size_t b = 0; b < opts->nbinds; b++)
 					covered |= path_is_inside(opts->binds[b].cont, abs);
+				strv_push(&owned, real);
+				strv_push(&owned, abs);
+				size_t no = strv_len(owned);
+				free(real);
+				free(abs);
 				if (!covered) {
 					if (nb == cap)
 						binds = xrealloc(binds, (cap *= 2) * sizeof *binds);
-					binds[nb++] = (struct app_bind){ abs, abs, false };
+					binds[nb++] = (struct app_bind){ owned[no - 2], owned[no - 1], false };
 				}
-				strv_push(&owned, abs);
-				free(abs);
 			}
 		}
 		struct app_container_req req = {
 			ctype, json_get_str(ci, "image"), json_get_str(ci, "index"), opts->no_pull, opts->insecure, argv, env, cwd,
-			binds, nb, po[1], pe[1],
+			binds, nb, t.wr[0], t.wr[1],
 		};
 		r = app_container_run(&req, &status, &ru, &res->image_digest, &res->container_location, err);
 		free(binds);
 		strv_free(owned);
-	} else {
-		r = 0;
-		{
-			pid_t pid = fork();
-			if (pid < 0)
-				r = ferr_set(err, errno, "fork");
-			else if (pid == 0) {
-				dup2(po[1], 1);
-				dup2(pe[1], 2);
-				for (char **e = env; *e; e++)
-					putenv(*e);
-				signal(SIGPIPE, SIG_DFL);
-				execv(argv[0], argv);
-				int e = errno;
-				dprintf(2, "ferry: app launch: %s: %s\n", argv[0], strerror(e));
-				_exit(e == ENOENT ? 127 : 126);
-			} else {
-				while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
-					;
-			}
-		}
-	}
-	close(po[1]);
-	close(pe[1]);
-	pthread_join(t.th, NULL);
-	close(po[0]);
-	close(pe[0]);
+	} else
+		r = run_host(argv, env, &t, &status, &ru, err);
+	_cleanup_free_ char *cap_out = NULL;
+	_cleanup_free_ char *cap_err = NULL;
+	tee_finish(&t, &cap_out, &cap_err);
 	gettimeofday(&t1, NULL);
 	strv_free(argv);
 	strv_free(env);
 	if (r < 0) {
-		dstr_free(&t.buf[0]);
-		dstr_free(&t.buf[1]);
 		app_job_free(&job);
 		return -1;
 	}
@@ -534,11 +624,9 @@ int app_launch(const json_t *desc, const json_t *inv, const struct app_launch_op
 	check_outputs(desc, &job, res);
 	if (!opts->skip_data_collection) {
 		struct ferr werr = FERR_INIT;
-		if (write_record(desc, inv, opts, &job, res, t.buf[0].buf, t.buf[1].buf, &t0, &t1, &werr) < 0)
+		if (write_record(desc, inv, opts, &job, res, cap_out, cap_err, &t0, &t1, &werr) < 0)
 			log_warn("%s", werr.msg);
 	}
-	dstr_free(&t.buf[0]);
-	dstr_free(&t.buf[1]);
 	app_job_free(&job);
 	return 0;
 }
