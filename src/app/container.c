@@ -4,6 +4,7 @@
  * environment and working directory bosh would give a container. Kept in
  * one file so the rest of src/app does not depend on those interfaces. */
 #include <ctype.h>
+#include <errno.h>
 #include <string.h>
 
 #include "app/internal.h"
@@ -88,6 +89,66 @@ int app_container_pull(const char *type, const char *image, const char *index, b
 	return r;
 }
 
+#if __has_include("runtime/runtime.h")
+#include <unistd.h>
+
+#include "runtime/runtime.h"
+
+int app_container_run(const struct app_container_req *req, int *status, struct rusage *ru, char **digest,
+		      char **location, struct ferr *err)
+{
+	_cleanup_free_ char *ref = app_image_ref(req->image, req->index);
+	struct store *st = NULL;
+	if (store_open(&st, err) < 0)
+		return -1;
+	struct image_info *info = NULL;
+	if (find_or_pull(st, ref, req->no_pull, req->insecure, false, &info, location, err) < 0) {
+		store_close(st);
+		return -1;
+	}
+	*digest = xstrdup(info->manifest_digest);
+	/* The image's own settings, borrowed from the store's record of it. */
+	struct run_image_config cfg = { info->config.env, info->config.entrypoint, info->config.cmd,
+					info->config.workdir };
+	struct run_bind *binds = xcalloc(req->nbinds + 1, sizeof *binds);
+	for (size_t i = 0; i < req->nbinds; i++)
+		binds[i] = (struct run_bind){ req->binds[i].host, req->binds[i].cont, req->binds[i].ro };
+	struct run_spec spec;
+	memset(&spec, 0, sizeof spec);
+	spec.rootfs = info->rootfs;
+	spec.image = &cfg;
+	spec.argv = req->argv;
+	/* Like `docker run` (bosh's default) and bosh's `singularity exec
+	 * --cleanenv`: the host's environment does not leak into the tool. */
+	spec.cleanenv = true;
+	spec.env = req->env;
+	spec.binds = binds;
+	spec.n_binds = req->nbinds;
+	spec.pwd = req->cwd;
+	/* run_spec has no stdio fields: the child inherits ours, so point them at
+	 * the capture pipes for the duration of the run. */
+	int saved_out = dup(1), saved_err = dup(2);
+	int r;
+	if (saved_out < 0 || saved_err < 0 || dup2(req->out_fd, 1) < 0 || dup2(req->err_fd, 2) < 0)
+		r = ferr_set(err, errno, "redirect the tool's output");
+	else
+		r = runtime_run_wait(&spec, status, ru, err);
+	if (saved_out >= 0) {
+		dup2(saved_out, 1);
+		close(saved_out);
+	}
+	if (saved_err >= 0) {
+		dup2(saved_err, 2);
+		close(saved_err);
+	}
+	free(binds);
+	image_info_free(info);
+	store_close(st);
+	if (r < 0)
+		return ferr_wrap(err, "running in %s", ref);
+	return 0;
+}
+#else
 int app_container_run(const struct app_container_req *req, int *status, struct rusage *ru, char **digest,
 		      char **location, struct ferr *err)
 {
@@ -95,3 +156,4 @@ int app_container_run(const struct app_container_req *req, int *status, struct r
 	ferr_setc(err, FERR_UNSUPPORTED, 0, "image %s: container launch needs the runtime", req->image);
 	return ferr_hint(err, "use --no-container to run the command on this host");
 }
+#endif
