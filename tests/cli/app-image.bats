@@ -204,3 +204,28 @@ EOF
 	[ "$(head -1 py.txt)" = "['x y', '\$(id)', 'z']" ]
 	[ "$(sed -n 2p py.txt)" = 5 ]
 }
+
+@test "app launch: -v binds a host directory, read-only with :ro" {
+	mkdir -p "$W/data"
+	echo "from the host" >"$W/data/note.txt"
+	cat >"$W/v.json" <<EOF
+{"name": "v", "tool-version": "1", "schema-version": "0.5", "description": "d",
+ "command-line": "cat /data/note.txt > seen.txt; touch /data/new [X] 2>/dev/null && echo writable >> seen.txt || echo read-only >> seen.txt",
+ "container-image": {"type": "docker", "image": "oci:$FERRY_TEST_IMAGES/busybox:latest"},
+ "inputs": [{"id": "x", "name": "x", "type": "String", "optional": true, "value-key": "[X]"}]}
+EOF
+	echo '{}' >"$W/i.json"
+	run "$FERRY" app launch -q --skip-data-collection -v "$W/data:/data:ro" "$W/v.json" "$W/i.json"
+	if no_runtime; then
+		[ "$status" -eq 125 ]
+		return
+	fi
+	[ "$status" -eq 0 ]
+	[ "$(cat seen.txt)" = "from the host
+read-only" ]
+	[ ! -e "$W/data/new" ]
+	run "$FERRY" app launch -q --skip-data-collection -v "$W/data:/data" "$W/v.json" "$W/i.json"
+	[ "$status" -eq 0 ]
+	[ "$(tail -1 seen.txt)" = writable ]
+	[ -e "$W/data/new" ]
+}
