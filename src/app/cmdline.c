@@ -62,11 +62,9 @@ static char *replace_keys(const struct subst *s, const char *tmpl, bool use_flag
 			bool is_out_val = val != NULL;
 			if (!val)
 				val = json_object_get(s->in, id);
-			/* an output is looked up as a parameter by id: the input of that id
-			 * first (bosh's safeGet searches inputs, then outputs) */
-			const json_t *def = desc_find(s->desc, "inputs", id);
-			if (!def)
-				def = desc_find(s->desc, "output-files", id);
+			/* bosh looks the parameter up by id (inputs first); ids are unique
+			 * in a valid descriptor, so that is p itself */
+			const json_t *def = p;
 			bool escape = (escape_special && is_str_or_file(def)) || is_out_val;
 			if (!val) {
 				if (unfound == UNFOUND_REMOVE) {
