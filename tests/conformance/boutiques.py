@@ -134,38 +134,71 @@ def check_case(ferry, corpus, case, errs):
             if "evaluated_inputs" in e and j.get("inputs") != e["evaluated_inputs"]:
                 errs.append(f"inputs: {j.get('inputs')} != {e['evaluated_inputs']}")
 
-    # 6. launch: on this host (--no-container), in a scratch directory
+    # 6. launch: on this host (--no-container), in a scratch directory, and
+    #    for cases bosh ran in a container, also in ferry's runtime with the
+    #    test busybox image standing in for the descriptor's image
     spec = case.get("launch")
     if spec and "launch" in e:
-        le = e["launch"]
-        with tempfile.TemporaryDirectory() as d:
-            for rel, content in (spec.get("setup_files") or {}).items():
-                p = os.path.join(d, rel)
-                os.makedirs(os.path.dirname(p), exist_ok=True)
-                with open(p, "w") as f:
-                    f.write(content)
-            args = [a for a in spec.get("args", []) if a != "--no-container"]
-            rc, out, err = run([ferry, "app", "launch", "--json", "--no-container", *args, desc, inv], cwd=d)
-            try:
-                tool_out, j = split_json_tail(out)
-            except (ValueError, json.JSONDecodeError):
-                errs.append(f"launch: no JSON summary (rc {rc}): {out!r} {err!r}")
-                return
-            if j["exit-code"] != le["exit_code"]:
-                errs.append(f"launch: exit code {j['exit-code']}, bosh {le['exit_code']}")
-            if j["found"] != le["output_files"]:
-                errs.append(f"launch: output files {j['found']} != {le['output_files']}")
-            if j["missing"] != le["missing_files"]:
-                errs.append(f"launch: missing files {j['missing']} != {le['missing_files']}")
-            if j["error-message"] != le["error_message"]:
-                errs.append(f"launch: error message {j['error-message']!r} != {le['error_message']!r}")
-            if spec.get("runtime") != "fake" and tool_out != le["stdout"]:
-                errs.append(f"launch: stdout {tool_out!r} != {le['stdout']!r}")
-            # ferry's deliberate difference: a missing required output fails a
-            # successful tool
-            want_rc = 1 if le["exit_code"] == 0 and le["missing_files"] else le["exit_code"]
-            if rc != want_rc:
-                errs.append(f"launch: ferry exit {rc}, expected {want_rc}")
+        check_launch(ferry, desc, inv, spec, e["launch"], ["--no-container"], errs)
+        image = busybox_image(ferry)
+        if image and spec.get("runtime") == "fake":
+            with open(desc) as f:
+                dj = json.load(f)
+            dj["container-image"] = {"type": "docker", "image": image}
+            with tempfile.TemporaryDirectory() as t:
+                d2 = os.path.join(t, "descriptor.json")
+                with open(d2, "w") as f:
+                    json.dump(dj, f)
+                check_launch(ferry, d2, inv, spec, e["launch"], [], errs)
+
+
+_busybox = None
+
+
+def busybox_image(ferry):
+    """oci:... of the test busybox image when ferry has its runtime, else None."""
+    global _busybox
+    if _busybox is None:
+        _busybox = ""
+        images = os.environ.get("FERRY_TEST_IMAGES", "")
+        layout = os.path.join(images, "busybox")
+        if images and os.path.isfile(os.path.join(layout, "index.json")):
+            rc, out, err = run([ferry, "exec", "--no-pull", "x", "true"])
+            if "not implemented" not in err:
+                _busybox = f"oci:{layout}:latest"
+    return _busybox or None
+
+
+def check_launch(ferry, desc, inv, spec, le, extra, errs):
+    where = "in the container" if not extra else "on the host"
+    with tempfile.TemporaryDirectory() as d:
+        for rel, content in (spec.get("setup_files") or {}).items():
+            p = os.path.join(d, rel)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "w") as f:
+                f.write(content)
+        args = [a for a in spec.get("args", []) if a != "--no-container"]
+        rc, out, err = run([ferry, "app", "launch", "--json", *extra, *args, desc, inv], cwd=d)
+        try:
+            tool_out, j = split_json_tail(out)
+        except (ValueError, json.JSONDecodeError):
+            errs.append(f"launch {where}: no JSON summary (rc {rc}): {out!r} {err!r}")
+            return
+        if j["exit-code"] != le["exit_code"]:
+            errs.append(f"launch {where}: exit code {j['exit-code']}, bosh {le['exit_code']}")
+        if j["found"] != le["output_files"]:
+            errs.append(f"launch {where}: output files {j['found']} != {le['output_files']}")
+        if j["missing"] != le["missing_files"]:
+            errs.append(f"launch {where}: missing files {j['missing']} != {le['missing_files']}")
+        if j["error-message"] != le["error_message"]:
+            errs.append(f"launch {where}: error message {j['error-message']!r} != {le['error_message']!r}")
+        if spec.get("runtime") != "fake" and tool_out != le["stdout"]:
+            errs.append(f"launch {where}: stdout {tool_out!r} != {le['stdout']!r}")
+        # ferry's deliberate difference: a missing required output fails a
+        # successful tool
+        want_rc = 1 if le["exit_code"] == 0 and le["missing_files"] else le["exit_code"]
+        if rc != want_rc:
+            errs.append(f"launch {where}: ferry exit {rc}, expected {want_rc}")
 
 
 def main():
