@@ -33,7 +33,8 @@ void app_problems_add(struct app_problems *p, const char *path, const char *fmt,
 	FERR_PRINTF(3, 4);
 void app_problems_free(struct app_problems *p);
 
-/* Load a descriptor or invocation: a file path, or "-" for stdin. */
+/* Load a descriptor or invocation: a file path, "-" for stdin, or (as bosh
+ * allows) the JSON object itself when the argument starts with "{". */
 json_t *app_load_json(const char *path, struct ferr *err);
 
 /* Validate a descriptor: JSON-schema (draft-04) against Boutiques' schema

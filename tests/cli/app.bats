@@ -376,3 +376,16 @@ EOF
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"ferry app COMMAND"* ]]
 }
+
+@test "app: descriptors and invocations from stdin or inline JSON (as bosh takes them)" {
+	write_echo_desc
+	run "$FERRY" app simulate "$W/echo.json" -i '{"text": "inline value"}'
+	[ "$status" -eq 0 ]
+	[[ "$output" == "printf '%s\\n' 'inline value' > result.txt"* ]]
+	run bash -c "'$FERRY' app validate - < '$W/echo.json'"
+	[ "$status" -eq 0 ]
+	[ "$output" = OK ]
+	run "$FERRY" app validate zenodo.1234567
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"does not fetch descriptors from Zenodo"* ]]
+}
