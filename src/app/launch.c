@@ -116,6 +116,43 @@ static int tee_start(struct tee *t, struct ferr *err)
 	return 0;
 }
 
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	if (p[0] < 0x80)
+		return 1;
+	size_t len = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+	if (!len || len > n || (len == 2 && p[0] < 0xc2))
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	unsigned cp = p[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++)
+		cp = (cp << 6) | (p[i] & 0x3f);
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* What the tool printed, as text for the JSON record: invalid UTF-8 bytes
+ * become \xNN, as bosh's decode(errors="backslashreplace") writes them;
+ * NUL bytes become \x00. */
+static void append_utf8_text(struct dstr *d, const char *buf, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)buf;
+	for (size_t i = 0; i < n;) {
+		size_t k = p[i] ? utf8_seq(p + i, n - i) : 0;
+		if (k) {
+			dstr_appendn(d, buf + i, k);
+			i += k;
+		} else {
+			dstr_printf(d, "\\x%02x", p[i]);
+			i++;
+		}
+	}
+}
+
 static char *read_capture(int fd)
 {
 	struct dstr d = DSTR_INIT;
@@ -123,10 +160,14 @@ static char *read_capture(int fd)
 	char buf[65536];
 	ssize_t n;
 	off_t off = 0;
+	struct dstr raw = DSTR_INIT;
 	while ((n = pread(fd, buf, sizeof buf, off)) > 0) {
-		dstr_appendn(&d, buf, (size_t)n);
+		dstr_appendn(&raw, buf, (size_t)n);
 		off += n;
 	}
+	if (raw.len)
+		append_utf8_text(&d, raw.buf, raw.len);
+	dstr_free(&raw);
 	return dstr_steal(&d);
 }
 

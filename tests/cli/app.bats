@@ -389,3 +389,16 @@ EOF
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"does not fetch descriptors from Zenodo"* ]]
 }
+
+@test "app launch: output that is not UTF-8 is recorded as bosh records it" {
+	cat >"$W/b.json" <<'EOF'
+{"name": "bytes", "tool-version": "1", "schema-version": "0.5", "description": "d",
+ "command-line": "printf 'caf\\303\\251 \\377\\000!\\n'",
+ "inputs": [{"id": "a", "name": "a", "type": "String", "optional": true}]}
+EOF
+	echo '{}' >"$W/i.json"
+	run "$FERRY" app launch -q "$W/b.json" "$W/i.json"
+	[ "$status" -eq 0 ]
+	rec=$(ls "$HOME"/.cache/boutiques/data/bytes_*.json)
+	jq -e '.["public-output"].stdout == "café \\xff\\x00!\n"' "$rec"
+}
