@@ -402,3 +402,48 @@ EOF
 	rec=$(ls "$HOME"/.cache/boutiques/data/bytes_*.json)
 	jq -e '.["public-output"].stdout == "café \\xff\\x00!\n"' "$rec"
 }
+
+@test "app invocation: bounds, choices, list lengths, requires/disables, groups" {
+	cat >"$W/r.json" <<'EOF'
+{"name": "rules", "tool-version": "1", "schema-version": "0.5", "description": "d",
+ "command-line": "t [N] [C] [L] [A] [B] [F] [M1] [M2] [O1] [O2]",
+ "inputs": [
+   {"id": "n", "name": "n", "type": "Number", "optional": true, "minimum": 0, "exclusive-minimum": true,
+    "maximum": 10, "value-key": "[N]"},
+   {"id": "c", "name": "c", "type": "String", "optional": true, "value-choices": ["x", "y"], "value-key": "[C]"},
+   {"id": "l", "name": "l", "type": "String", "list": true, "optional": true, "min-list-entries": 2,
+    "max-list-entries": 3, "value-key": "[L]"},
+   {"id": "a", "name": "a", "type": "String", "optional": true, "requires-inputs": ["b"], "value-key": "[A]"},
+   {"id": "b", "name": "b", "type": "String", "optional": true, "value-key": "[B]"},
+   {"id": "f", "name": "f", "type": "Flag", "optional": true, "command-line-flag": "-f",
+    "disables-inputs": ["b"], "value-key": "[F]"},
+   {"id": "m1", "name": "m1", "type": "String", "optional": true, "value-key": "[M1]"},
+   {"id": "m2", "name": "m2", "type": "String", "optional": true, "value-key": "[M2]"},
+   {"id": "o1", "name": "o1", "type": "String", "optional": true, "value-key": "[O1]"},
+   {"id": "o2", "name": "o2", "type": "String", "optional": true, "value-key": "[O2]"}
+ ],
+ "groups": [
+   {"id": "mx", "name": "mx", "members": ["m1", "m2"], "mutually-exclusive": true},
+   {"id": "one", "name": "one", "members": ["o1", "o2"], "one-is-required": true}
+ ]}
+EOF
+	check() { # INVOCATION EXPECTED-SUBSTRING
+		echo "$1" >"$W/i.json"
+		run "$FERRY" app invocation "$W/r.json" -i "$W/i.json"
+		[ "$status" -eq 1 ] || die "accepted: $1"
+		[[ "$output" == *"$2"* ]] || die "for $1: got $output"
+	}
+	check '{"o1": "x", "n": 0}' "n: 0 is less than or equal to the minimum of 0"
+	check '{"o1": "x", "n": 10.5}' "n: 10.5 is greater than the maximum of 10"
+	check '{"o1": "x", "c": "z"}' "c: 'z' is not one of ['x', 'y']"
+	check '{"o1": "x", "l": ["1"]}' "l: ['1'] is too short"
+	check '{"o1": "x", "l": ["1", "2", "3", "4"]}' "l: ['1', '2', '3', '4'] is too long"
+	check '{"o1": "x", "a": "1"}' "'b' is a required property"
+	check '{"o1": "x", "f": true, "b": "1"}' "is not valid under any of the given schemas"
+	check '{"o1": "x", "m1": "1", "m2": "2"}' "OrderedDict() is not allowed for '2'"
+	check '{"n": 1}' "is not valid under any of the given schemas"
+	check '{"o1": "x", "zzz": 1}' "Additional properties are not allowed ('zzz' was unexpected)"
+	echo '{"o2": "x", "n": 10, "c": "y", "l": ["1", "2"], "a": "1", "b": "2", "f": false, "m1": "1"}' >"$W/i.json"
+	run "$FERRY" app invocation "$W/r.json" -i "$W/i.json"
+	[ "$status" -eq 0 ]
+}
