@@ -563,6 +563,9 @@ int app_launch(const json_t *desc, const json_t *inv, const struct app_launch_op
 			       ferr_hint(err, "use --no-container to run the command on this host");
 	}
 
+	if (container && json_array_size(json_object_get(ci, "container-opts")))
+		log_warn("container-opts are options of docker or singularity: ferry's runtime ignores them");
+
 	struct app_job job;
 	if (app_job_build(&job, desc, full, APP_WRITE_CONFIG, err) < 0)
 		return -1;
