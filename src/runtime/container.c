@@ -264,7 +264,12 @@ static int mount_underlay(struct ctx *c, struct ferr *err)
 	return 0;
 }
 
-enum { BIND_REC = 1, BIND_RO = 2, BIND_OPTIONAL = 4 /* skip silently if the source is missing */ };
+enum {
+	BIND_REC = 1,
+	BIND_RO = 2,
+	BIND_OPTIONAL = 4, /* skip silently if the source is missing */
+	BIND_QUIET = 8,    /* a destination that cannot be created is only a debug note */
+};
 
 /* Bind host src at dst inside the new root. dst is resolved with
  * inroot_* so an image symlink can never point a mount at the host; missing
@@ -300,7 +305,7 @@ static int place_bind(struct ctx *c, const char *src, const char *dst, int flags
 		}
 	}
 	if (fd < 0) {
-		log_warn("bind %s: cannot create %s in the image (%s)%s; not bound", src, dst,
+		(flags & BIND_QUIET ? log_debug : log_warn)("bind %s: cannot create %s in the image (%s)%s; not bound", src, dst,
 			 e2.errnum ? strerror(e2.errnum) : e2.msg,
 			 c->overlay ? "" : ": overlay is unavailable, so only top-level destinations can be created");
 		return 1;
@@ -513,8 +518,8 @@ static size_t plan(struct ctx *c, struct step **v)
 		add_step(v, &n, STEP_BIND, "/tmp", "/tmp", BIND_REC, NULL);
 		add_step(v, &n, STEP_BIND, "/var/tmp", "/var/tmp", BIND_REC | BIND_OPTIONAL, NULL);
 	}
-	add_step(v, &n, STEP_BIND, "/etc/resolv.conf", "/etc/resolv.conf", BIND_OPTIONAL, NULL);
-	add_step(v, &n, STEP_BIND, "/etc/hosts", "/etc/hosts", BIND_OPTIONAL, NULL);
+	add_step(v, &n, STEP_BIND, "/etc/resolv.conf", "/etc/resolv.conf", BIND_OPTIONAL | BIND_QUIET, NULL);
+	add_step(v, &n, STEP_BIND, "/etc/hosts", "/etc/hosts", BIND_OPTIONAL | BIND_QUIET, NULL);
 	if (!s->no_home) {
 		const char *src = s->home_src ? s->home_src : c->home;
 		const char *dst = s->home_dst ? s->home_dst : src;
@@ -715,9 +720,9 @@ static int find_command(const char *cmd, const char *path, char **out, struct fe
 	if (strchr(cmd, '/')) {
 		struct stat st;
 		if (stat(cmd, &st) < 0)
-			return ferr_setc(err, FERR_NOCMD, errno, "%s: not found in the container", cmd);
+			return ferr_setc(err, FERR_NOCMD, 0, "%s: not found in the container", cmd);
 		if (S_ISDIR(st.st_mode) || access(cmd, X_OK) < 0)
-			return ferr_setc(err, FERR_NOEXEC, S_ISDIR(st.st_mode) ? EISDIR : errno, "%s: not executable", cmd);
+			return ferr_setc(err, FERR_NOEXEC, 0, S_ISDIR(st.st_mode) ? "%s: is a directory, not executable" : "%s: not executable (no execute permission)", cmd);
 		*out = xstrdup(cmd);
 		return 0;
 	}
@@ -736,8 +741,8 @@ static int find_command(const char *cmd, const char *path, char **out, struct fe
 			noexec = steal_ptr(&p);
 	}
 	if (noexec)
-		return ferr_setc(err, FERR_NOEXEC, EACCES, "%s: not executable", noexec);
-	return ferr_setc(err, FERR_NOCMD, ENOENT, "%s: command not found in the container's PATH", cmd);
+		return ferr_setc(err, FERR_NOEXEC, 0, "%s: not executable (no execute permission)", noexec);
+	return ferr_setc(err, FERR_NOCMD, 0, "%s: command not found in the container's PATH", cmd);
 }
 
 static int choose_workdir(struct ctx *c, struct ferr *err)
