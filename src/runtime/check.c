@@ -199,8 +199,12 @@ size_t runtime_check_all(struct runtime_check *items, size_t max, const char *st
 			free(p);
 			p = parent;
 		}
-		bool ok = access(p, W_OK) == 0;
-		snprintf(d, sizeof d, ok ? "%s is writable" : "%s is not writable (%s)", store_dir, p);
+		struct stat st;
+		bool ok = stat(p, &st) == 0 && S_ISDIR(st.st_mode) && access(p, W_OK) == 0;
+		if (ok)
+			snprintf(d, sizeof d, "%s is writable", store_dir);
+		else
+			snprintf(d, sizeof d, "%s is not writable (%s is not a writable directory)", store_dir, p);
 		set(&items[n++], "store writable", false, ok, d,
 		    "set FERRY_HOME to a writable directory (pulls need it; running a stored image does not)");
 	}
