@@ -28,7 +28,7 @@ static int parse_one_bind(const char *item, struct run_bind *b, struct ferr *err
 	if (n == 3) {
 		if (!strcmp(parts[2], "ro"))
 			ro = true;
-		else if (strcmp(parts[2], "rw"))
+		else if (parts[2][0] && strcmp(parts[2], "rw"))
 			return ferr_setc(err, FERR_USAGE, 0, "bind '%s': unknown option '%s' (ro or rw)", item, parts[2]);
 	}
 	const char *dst = n >= 2 && parts[1][0] ? parts[1] : parts[0];
