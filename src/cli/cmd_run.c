@@ -14,6 +14,7 @@
 #include "base/str.h"
 #include "cli/cli.h"
 #include "runtime/runtime.h"
+#include "store/store.h"
 
 #define COMMON_OPTIONS \
 	"  -B, --bind SRC[:DST[:ro|rw]]  bind a host path (repeatable, comma-separated;\n" \
@@ -199,29 +200,88 @@ struct resolved {
 	bool have_cfg;
 };
 
-/* IMAGE → root file system + image config. A directory holding rootfs/ and
- * config.json (a store record images/<hex>/) carries its config; any other
- * directory is a plain root. When the store lands, names go through
- * store_resolve() (store_pull() unless no_pull) here and nowhere else. */
+static char **strv_dup(char **v)
+{
+	if (!v)
+		return NULL;
+	char **out = xcalloc(1, sizeof *out);
+	for (; *v; v++)
+		strv_push(&out, *v);
+	return out;
+}
+
+static bool looks_like_path(const char *s)
+{
+	return s[0] == '/' || !strcmp(s, ".") || !strcmp(s, "..") || str_starts_with(s, "./") ||
+	       str_starts_with(s, "../");
+}
+
+/* A directory holding rootfs/ and config.json (a store record images/<hex>/,
+ * or a copy of one) carries its config; any other directory is a plain root. */
+static int resolve_dir(const char *dir, struct resolved *r, struct ferr *err)
+{
+	_cleanup_free_ char *sub = path_join(dir, "rootfs");
+	_cleanup_free_ char *cfg = path_join(dir, "config.json");
+	if (fs_is_dir(sub) && fs_exists(cfg)) {
+		if (runtime_image_config_load(cfg, &r->cfg, err) < 0)
+			return -1;
+		r->have_cfg = true;
+		r->rootfs = steal_ptr(&sub);
+	} else {
+		r->rootfs = xstrdup(dir);
+	}
+	return 0;
+}
+
+/* IMAGE → root file system + image config, in this order:
+ *   a path (starts with / ./ ../) → that directory;
+ *   a reference stored in FERRY_STORE_PATH or FERRY_HOME → its tree;
+ *   an existing directory of that name → the directory;
+ *   otherwise pull it (unless --no-pull) and use the stored tree. */
 static int resolve_image(const char *image, bool no_pull, struct resolved *r, struct ferr *err)
 {
-	(void)no_pull;
 	memset(r, 0, sizeof *r);
-	if (fs_is_dir(image)) {
-		_cleanup_free_ char *sub = path_join(image, "rootfs");
-		_cleanup_free_ char *cfg = path_join(image, "config.json");
-		if (fs_is_dir(sub) && fs_exists(cfg)) {
-			if (runtime_image_config_load(cfg, &r->cfg, err) < 0)
-				return -1;
-			r->have_cfg = true;
-			r->rootfs = steal_ptr(&sub);
-		} else {
-			r->rootfs = xstrdup(image);
-		}
-		return 0;
+	if (looks_like_path(image)) {
+		if (!fs_is_dir(image))
+			return ferr_setc(err, FERR_NOTFOUND, 0, "image %s: no such directory", image);
+		return resolve_dir(image, r, err);
 	}
-	return ferr_setc(err, FERR_NOTFOUND, 0, "image %s: no such directory", image),
-	       ferr_hint(err, "give a root file system directory (image names need the store)");
+	struct store *st = NULL;
+	if (store_open(&st, err) < 0) {
+		if (fs_is_dir(image))
+			return ferr_clear(err), resolve_dir(image, r, err);
+		return ferr_wrap(err, "image %s", image);
+	}
+	struct image_info *info = NULL;
+	int rc = store_resolve(st, image, &info, err);
+	if (rc < 0 && err->code == FERR_NOTFOUND && fs_is_dir(image)) {
+		store_close(st);
+		ferr_clear(err);
+		return resolve_dir(image, r, err);
+	}
+	if (rc < 0 && err->code == FERR_NOTFOUND && !no_pull) {
+		ferr_clear(err);
+		struct pull_opts o = {0};
+		_cleanup_free_ char *digest = NULL;
+		rc = store_pull(st, image, &o, &digest, err);
+		if (rc == 0)
+			rc = store_resolve(st, digest, &info, err);
+	} else if (rc < 0 && err->code == FERR_NOTFOUND) {
+		ferr_hint(err, "pull it with 'ferry pull %s', or drop --no-pull", image);
+	}
+	if (rc < 0) {
+		store_close(st);
+		return -1; /* the store's messages name the image */
+	}
+	r->rootfs = xstrdup(info->rootfs);
+	r->cfg.env = strv_dup(info->config.env);
+	r->cfg.entrypoint = strv_dup(info->config.entrypoint);
+	r->cfg.cmd = strv_dup(info->config.cmd);
+	r->cfg.workdir = info->config.workdir ? xstrdup(info->config.workdir) : NULL;
+	r->have_cfg = true;
+	image_info_free(info);
+	store_close(st);
+	return 0;
 }
 
 static void resolved_free(struct resolved *r)

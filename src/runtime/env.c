@@ -62,16 +62,6 @@ static void env_put(char ***env, const char *kv)
 	}
 }
 
-static void env_unset(char **env, const char *name)
-{
-	ssize_t i = env_find(env, name, strlen(name));
-	if (i < 0)
-		return;
-	free(env[i]);
-	for (size_t j = (size_t)i; env[j]; j++)
-		env[j] = env[j + 1];
-}
-
 /* -e / env-file entry: "NAME=value", or "NAME" to take the host's value. */
 static int env_apply_item(char ***env, char **host_env, const char *item, const char *where, struct ferr *err)
 {
@@ -186,7 +176,6 @@ int env_build(const struct run_spec *spec, char **host_env, const char *home, co
 							: xasprintf("LD_LIBRARY_PATH=%s", extra_ldpath);
 		env_put(&env, kv);
 	}
-	(void)env_unset;
 	*out = steal_ptr(&env);
 	return 0;
 }
