@@ -552,16 +552,8 @@ static size_t plan(struct ctx *c, struct step **v)
 static void precreate(struct ctx *c, int upfd, const char *dst, bool is_dir)
 {
 	_cleanup_free_ char *norm = path_normalize(dst);
-	_cleanup_free_ char *imgpath = NULL;
-	{
-		char buf[PATH_MAX];
-		_cleanup_free_ char *self = fdpath(c->imgfd);
-		ssize_t k = readlink(self, buf, sizeof buf - 1);
-		if (k <= 0)
-			return;
-		buf[k] = '\0';
-		imgpath = xstrdup(buf);
-	}
+	/* The kernel's name for the image root: resolved paths start with it. */
+	const char *imgpath = c->rootfs;
 	struct dstr rel = DSTR_INIT; /* resolved path so far, relative to the root */
 	_cleanup_free_ char *copy = xstrdup(norm);
 	char *save = NULL;
