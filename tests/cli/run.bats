@@ -357,3 +357,21 @@ need_outside() {
 	[ "$status" -eq 125 ]
 	[[ "$output" == *"installed setuid"* ]]
 }
+
+@test "exec: an image whose /etc/passwd points at the host's shadow file leaks nothing" {
+	local img="$BATS_TEST_TMPDIR/hostile"
+	cp -a "$ROOTFS" "$img"
+	rm "$img/etc/passwd" "$img/etc/group"
+	ln -s ../../../../../../../../etc/shadow "$img/etc/passwd"
+	ln -s /etc/gshadow "$img/etc/group"
+	run "$FERRY" exec "$img" cat /etc/passwd /etc/group
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$(id -un):x:$(id -u):$(id -g):"* ]]
+	if [ -r /etc/shadow ]; then
+		local first
+		first=$(head -1 /etc/shadow)
+		[[ "$output" != *"$first"* ]]
+	fi
+	# The generated files replace the image's, the image itself is unchanged.
+	[ -L "$img/etc/passwd" ] && [ "$(readlink "$img/etc/passwd")" = ../../../../../../../../etc/shadow ]
+}
