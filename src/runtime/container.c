@@ -125,12 +125,20 @@ static char *fdpath(int fd)
 static int make_readonly(int fd, bool recursive, const char *what, struct ferr *err)
 {
 #ifdef SYS_mount_setattr
+	/* FERRY_TEST_NO_MOUNT_SETATTR=1 takes the pre-5.12 path (tests). */
+	static int use_setattr = -1;
+	if (use_setattr < 0) {
+		const char *t = getenv("FERRY_TEST_NO_MOUNT_SETATTR");
+		use_setattr = !(t && t[0] == '1');
+	}
 	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
-	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
-		    sizeof attr) == 0)
-		return 0;
-	if (errno != ENOSYS && errno != EINVAL)
-		return ferr_set(err, errno, "make %s read-only", what);
+	if (use_setattr) {
+		if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
+			    sizeof attr) == 0)
+			return 0;
+		if (errno != ENOSYS && errno != EINVAL)
+			return ferr_set(err, errno, "make %s read-only", what);
+	}
 #endif
 	struct statvfs sv;
 	if (fstatvfs(fd, &sv) < 0)
@@ -657,6 +665,11 @@ static int assemble(struct ctx *c, struct ferr *err)
 		if (mount_underlay(c, err) < 0)
 			return -1;
 	}
+	/* Unbindable: when the image lives under a directory bound recursively
+	 * (/tmp, $HOME), the copy then skips the container being built. (Not
+	 * the staging tmpfs: overlay refuses layers on unbindable mounts.) */
+	if (mount(NULL, c->newroot, NULL, MS_UNBINDABLE, NULL) < 0)
+		return ferr_set(err, errno, "make %s unbindable", c->newroot);
 	c->rootfd = open(c->newroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (c->rootfd < 0)
 		return ferr_set(err, errno, "open %s", c->newroot);

@@ -375,3 +375,11 @@ need_outside() {
 	# The generated files replace the image's, the image itself is unchanged.
 	[ -L "$img/etc/passwd" ] && [ "$(readlink "$img/etc/passwd")" = ../../../../../../../../etc/shadow ]
 }
+
+@test "exec: read-only binds hold on the pre-5.12 remount path too" {
+	mkdir -p "$BATS_TEST_TMPDIR/data"
+	FERRY_TEST_NO_MOUNT_SETATTR=1 run "$FERRY" exec -B "$BATS_TEST_TMPDIR/data:/data:ro" "$ROOTFS" sh -c 'touch /data/x; touch /y; touch '"$BATS_TEST_TMPDIR"'/rw-still'
+	[[ "$output" == *"/data/x: Read-only file system"* ]]
+	[[ "$output" == *"/y: Read-only file system"* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/data/x" ] && [ -e "$BATS_TEST_TMPDIR/rw-still" ]
+}
