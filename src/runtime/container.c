@@ -168,7 +168,8 @@ static int mount_staging(struct ctx *c, struct ferr *err)
 	if (s->writable_tmpfs && s->tmpfs_size)
 		snprintf(opts, sizeof opts, "mode=0755,size=%llu", s->tmpfs_size);
 	if (mount("ferry", c->rootfs, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-		return ferr_set(err, errno, "mount a tmpfs on %s", c->rootfs);
+		return ferr_set(err, errno, "mount a tmpfs on %s", c->rootfs),
+		       ferr_hint(err, "the user namespace grants no mount rights here; run 'ferry check'");
 	c->stagefd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (c->stagefd < 0)
 		return ferr_set(err, errno, "open %s", c->rootfs);
