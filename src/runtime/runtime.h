@@ -68,6 +68,21 @@ void runtime_binds_free(struct run_bind *binds, size_t n);
 int runtime_image_config_load(const char *path, struct run_image_config *cfg, struct ferr *err);
 void runtime_image_config_free(struct run_image_config *cfg);
 
+/* An image ready to run: its root and, when known, its config. */
+struct run_image {
+	char *rootfs;
+	struct run_image_config config;
+	bool have_config; /* false for a plain directory */
+};
+/* IMAGE -> root file system + config, in this order (doc/run.md):
+ *   a path (starts with / ./ ../): that directory — a root file system, or a
+ *     directory holding rootfs/ and an OCI image config.json;
+ *   a reference stored in FERRY_STORE_PATH or FERRY_HOME;
+ *   an existing directory of that name;
+ *   otherwise pulled into the store (FERR_NOTFOUND with a hint if no_pull). */
+int runtime_resolve_image(const char *image, bool no_pull, struct run_image *out, struct ferr *err);
+void runtime_image_free(struct run_image *img);
+
 /* `run` semantics (OCI/docker): ENTRYPOINT (or `entrypoint` when non-NULL;
  * "" clears it) followed by args if any, else by CMD (CMD is dropped when
  * entrypoint is overridden, as docker does). Fills *argv (caller frees with

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -228,6 +229,42 @@ static void test_soname(void **state)
 	assert_null(elf_soname("/etc/hostname"));
 }
 
+static void test_resolve_paths(void **state)
+{
+	(void)state;
+	struct run_image img;
+	struct ferr err = FERR_INIT;
+	assert_int_equal(runtime_resolve_image("/nonexistent/ferry-image", true, &img, &err), -1);
+	assert_int_equal(err.code, FERR_NOTFOUND);
+
+	char dir[] = "/tmp/ferry-resolve-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	ferr_clear(&err);
+	assert_int_equal(runtime_resolve_image(dir, true, &img, &err), 0);
+	assert_string_equal(img.rootfs, dir);
+	assert_false(img.have_config);
+	runtime_image_free(&img);
+
+	/* rootfs/ + config.json: a store record or a copy of one */
+	char *sub = xasprintf("%s/rootfs", dir), *cfg = xasprintf("%s/config.json", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	FILE *f = fopen(cfg, "w");
+	assert_non_null(f);
+	fputs("{\"config\":{\"Cmd\":[\"/bin/sh\"],\"WorkingDir\":\"/srv\"}}", f);
+	fclose(f);
+	assert_int_equal(runtime_resolve_image(dir, true, &img, &err), 0);
+	assert_string_equal(img.rootfs, sub);
+	assert_true(img.have_config);
+	assert_string_equal(img.config.cmd[0], "/bin/sh");
+	assert_string_equal(img.config.workdir, "/srv");
+	runtime_image_free(&img);
+	unlink(cfg);
+	rmdir(sub);
+	rmdir(dir);
+	free(sub);
+	free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_image_config),
 		cmocka_unit_test(test_env_order),
 		cmocka_unit_test(test_soname),
+		cmocka_unit_test(test_resolve_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
