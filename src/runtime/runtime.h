@@ -56,6 +56,11 @@ struct run_spec {
 	const char *scratch;  /* --scratch DIR: writable layer on disk */
 	bool fakeroot;        /* map the caller to uid/gid 0 inside */
 	bool gpu;             /* --gpu/--nv: host NVIDIA driver */
+
+	/* runtime_run_wait only: fds the child puts on its stdout/stderr
+	 * (dup2 before entering); 0 means inherit the caller's. */
+	int stdout_fd;
+	int stderr_fd;
 };
 
 /* Parse "SRC[:DST[:ro|rw]][,SRC...]" (as -B and FERRY_BIND) and append to

@@ -49,7 +49,11 @@ int runtime_run_wait(const struct run_spec *spec, int *status, struct rusage *ru
 		for (size_t i = 0; i < N_FWD; i++)
 			sigaction(forwarded[i], &old[i], NULL);
 		struct ferr cerr = FERR_INIT;
-		runtime_exec(spec, &cerr);
+		if ((spec->stdout_fd > 0 && spec->stdout_fd != 1 && dup2(spec->stdout_fd, 1) < 0) ||
+		    (spec->stderr_fd > 0 && spec->stderr_fd != 2 && dup2(spec->stderr_fd, 2) < 0))
+			ferr_set(&cerr, errno, "redirect the command's output");
+		else
+			runtime_exec(spec, &cerr);
 		ssize_t w = write(pfd[1], &cerr, sizeof cerr);
 		(void)w;
 		_exit(cerr.code == FERR_NOCMD ? 127 : cerr.code == FERR_NOEXEC ? 126 : 125);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,11 +85,34 @@ static void test_errors(void **state)
 	assert_int_equal(err.code, FERR_NOTFOUND);
 }
 
+static void test_stdout_fd(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/ferry-wait-out-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	char *argv[] = {"/busybox", "echo", "captured", NULL};
+	struct run_spec spec = {.rootfs = root, .argv = argv, .no_home = true, .stdout_fd = fd};
+	int st = -1;
+	struct ferr err = FERR_INIT;
+	int r = runtime_run_wait(&spec, &st, NULL, &err);
+	if (r < 0 && err.code == FERR_PERM)
+		skip();
+	assert_int_equal(r, 0);
+	assert_int_equal(WEXITSTATUS(st), 0);
+	char buf[64] = "";
+	assert_int_equal(pread(fd, buf, sizeof buf - 1, 0), 9);
+	assert_string_equal(buf, "captured\n");
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_stdout_fd),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
