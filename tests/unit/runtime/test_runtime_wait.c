@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -107,12 +108,52 @@ static void test_stdout_fd(void **state)
 	unlink(path);
 }
 
+static void test_forward_sigterm(void **state)
+{
+	(void)state;
+	/* A helper process signals us while we wait: the command must get it. */
+	pid_t me = getpid();
+	pid_t killer = fork();
+	assert_true(killer >= 0);
+	if (killer == 0) {
+		/* Wait until run_wait has forked (its handlers are installed
+		 * before the fork), then signal. Our own pid is a child too. */
+		char path[64], buf[256];
+		snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)me, (int)me);
+		for (int i = 0; i < 2000; i++) {
+			FILE *f = fopen(path, "r");
+			size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+			if (f)
+				fclose(f);
+			buf[n] = '\0';
+			if (!f || strchr(buf, ' ') != strrchr(buf, ' ') || (n && strtol(buf, NULL, 10) != getpid()))
+				break;
+			usleep(10 * 1000);
+		}
+		usleep(100 * 1000); /* let the child reach execve: either way it gets the signal */
+		kill(me, SIGTERM);
+		_exit(0);
+	}
+	char *argv[] = {"/busybox", "sleep", "5", NULL};
+	struct run_spec spec = {.rootfs = root, .argv = argv, .no_home = true};
+	int st = -1;
+	struct ferr err = FERR_INIT;
+	int r = runtime_run_wait(&spec, &st, NULL, &err);
+	waitpid(killer, NULL, 0);
+	if (r < 0 && err.code == FERR_PERM)
+		skip();
+	assert_int_equal(r, 0);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGTERM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_stdout_fd),
+		cmocka_unit_test(test_forward_sigterm),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
