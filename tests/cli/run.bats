@@ -383,3 +383,14 @@ need_outside() {
 	[[ "$output" == *"/y: Read-only file system"* ]]
 	[ ! -e "$BATS_TEST_TMPDIR/data/x" ] && [ -e "$BATS_TEST_TMPDIR/rw-still" ]
 }
+
+@test "exec without overlay (underlay): the image stays read-only; --writable-tmpfs says why it cannot" {
+	FERRY_NO_OVERLAY=1 run "$FERRY" exec --no-home "$ROOTFS" sh -c 'touch /new 2>&1; touch /etc/new 2>&1; touch /bin/new 2>&1; cat /etc/image-file; id -un'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "touch: /new: Read-only file system" ]
+	[ "${lines[1]}" = "touch: /etc/new: Read-only file system" ]
+	[ "${lines[2]}" = "touch: /bin/new: Read-only file system" ]
+	[ "${lines[3]}" = image-file ] && [ "${lines[4]}" = "$(id -un)" ]
+	FERRY_NO_OVERLAY=1 run "$FERRY" exec --no-home --writable-tmpfs "$ROOTFS" true
+	[ "$status" -eq 125 ] && [[ "$output" == *"--writable-tmpfs needs overlay in a user namespace"* ]]
+}
