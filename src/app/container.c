@@ -9,6 +9,7 @@
 
 #include "app/internal.h"
 #include "base/cleanup.h"
+#include "runtime/runtime.h"
 #include "store/store.h"
 
 /* Strip a leading "scheme://" (bosh treats it as the index). */
@@ -89,11 +90,6 @@ int app_container_pull(const char *type, const char *image, const char *index, b
 	return r;
 }
 
-#if __has_include("runtime/runtime.h")
-#include <unistd.h>
-
-#include "runtime/runtime.h"
-
 int app_container_run(const struct app_container_req *req, int *status, struct rusage *ru, char **digest,
 		      char **location, struct ferr *err)
 {
@@ -125,22 +121,9 @@ int app_container_run(const struct app_container_req *req, int *status, struct r
 	spec.binds = binds;
 	spec.n_binds = req->nbinds;
 	spec.pwd = req->cwd;
-	/* run_spec has no stdio fields: the child inherits ours, so point them at
-	 * the capture pipes for the duration of the run. */
-	int saved_out = dup(1), saved_err = dup(2);
-	int r;
-	if (saved_out < 0 || saved_err < 0 || dup2(req->out_fd, 1) < 0 || dup2(req->err_fd, 2) < 0)
-		r = ferr_set(err, errno, "redirect the tool's output");
-	else
-		r = runtime_run_wait(&spec, status, ru, err);
-	if (saved_out >= 0) {
-		dup2(saved_out, 1);
-		close(saved_out);
-	}
-	if (saved_err >= 0) {
-		dup2(saved_err, 2);
-		close(saved_err);
-	}
+	spec.stdout_fd = req->out_fd;
+	spec.stderr_fd = req->err_fd;
+	int r = runtime_run_wait(&spec, status, ru, err);
 	free(binds);
 	image_info_free(info);
 	store_close(st);
@@ -148,12 +131,3 @@ int app_container_run(const struct app_container_req *req, int *status, struct r
 		return ferr_wrap(err, "running in %s", ref);
 	return 0;
 }
-#else
-int app_container_run(const struct app_container_req *req, int *status, struct rusage *ru, char **digest,
-		      char **location, struct ferr *err)
-{
-	(void)status, (void)ru, (void)digest, (void)location;
-	ferr_setc(err, FERR_UNSUPPORTED, 0, "image %s: container launch needs the runtime", req->image);
-	return ferr_hint(err, "use --no-container to run the command on this host");
-}
-#endif

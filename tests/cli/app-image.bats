@@ -93,11 +93,6 @@ EOF
 	[[ "$output" == *no-such-layout* ]]
 }
 
-# The runtime lands on main separately; until it is part of the build,
-# container launches must fail clearly (and the rest of these tests check
-# that instead of the run).
-no_runtime() { "$FERRY" exec --no-pull x true 2>&1 | grep -q "not implemented"; }
-
 # tool FILE IMAGE: inputs from anywhere, outputs in the working directory,
 # environment, a list, a config file, an exit code of the caller's choice
 tool() {
@@ -125,11 +120,6 @@ EOF
 	echo "input data" >"$W/inputs/in.txt"
 	echo "{\"x\": \"hello; id\", \"items\": [1, 2.5], \"in\": \"$W/inputs/in.txt\"}" >"$W/i.json"
 	run "$FERRY" app launch "$W/t.json" "$W/i.json"
-	if no_runtime; then
-		[ "$status" -eq 125 ]
-		[[ "$output" == *"container launch needs the runtime"*"--no-container"* ]]
-		return
-	fi
 	[ "$status" -eq 0 ]
 	[ "$(cat out.txt)" = "hello; id
 1
@@ -152,10 +142,6 @@ $W/job" ]
 	echo "x" >"$W/in.txt"
 	echo "{\"x\": \"\$(touch $W/pwned)\", \"in\": \"$W/in.txt\", \"code\": 3}" >"$W/i.json"
 	run "$FERRY" app launch --skip-data-collection "$W/t.json" "$W/i.json"
-	if no_runtime; then
-		[ "$status" -eq 125 ]
-		return
-	fi
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"asked to fail"* ]]
 	[ ! -e "$W/pwned" ]
@@ -174,10 +160,6 @@ $W/job" ]
 	echo "x" >"$W/in.txt"
 	echo "{\"x\": \"r\", \"in\": \"$W/in.txt\"}" >"$W/i.json"
 	run "$FERRY" app launch --insecure --skip-data-collection "$W/t.json" "$W/i.json"
-	if no_runtime; then
-		[ "$status" -eq 125 ]
-		return
-	fi
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"Pulled from 127.0.0.1:$PORT/test/busybox:latest"* ]]
 	[ "$(head -1 out.txt)" = r ]
@@ -196,10 +178,6 @@ $W/job" ]
 EOF
 	echo '{"a": ["x y", "$(id)", "z"]}' >"$W/i.json"
 	run "$FERRY" app launch --skip-data-collection "$W/py.json" "$W/i.json"
-	if no_runtime; then
-		[ "$status" -eq 125 ]
-		return
-	fi
 	[ "$status" -eq 0 ]
 	[ "$(head -1 py.txt)" = "['x y', '\$(id)', 'z']" ]
 	[ "$(sed -n 2p py.txt)" = 5 ]
@@ -216,10 +194,6 @@ EOF
 EOF
 	echo '{}' >"$W/i.json"
 	run "$FERRY" app launch -q --skip-data-collection -v "$W/data:/data:ro" "$W/v.json" "$W/i.json"
-	if no_runtime; then
-		[ "$status" -eq 125 ]
-		return
-	fi
 	[ "$status" -eq 0 ]
 	[ "$(cat seen.txt)" = "from the host
 read-only" ]
