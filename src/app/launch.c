@@ -7,6 +7,7 @@
 #include <glob.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,22 +30,25 @@
 #define CAPTURE_MAX (4u << 20) /* kept per stream for the provenance record */
 
 /* ---- tee: the tool's output goes to ours and into the record ----
- * A helper process, not a thread: the tool (or the runtime setting up its
- * container) is forked while the copy runs, and forking a multi-threaded
- * process leaves the child with locks held by threads that do not exist
- * there. The helper only reads, writes and polls; what it keeps for the
- * record goes to two memfds the parent reads afterwards. */
+ * A thread copies the tool's stdout and stderr to ours and keeps a copy for
+ * the record in two memfds. The tool (or the runtime setting up its
+ * container) is forked while the thread runs, so the thread touches no lock
+ * a forked child could inherit held: it only polls, reads and writes file
+ * descriptors, with its buffer on its own stack (no malloc, no stdio). */
 
 struct tee {
 	int wr[2];  /* the tool's stdout and stderr */
+	int rd[2];  /* the other ends, read by the thread */
 	int cap[2]; /* what was captured (memfds) */
-	pid_t pid;
+	bool running;
+	pthread_t th;
 };
 
-static void tee_loop(int in0, int in1, int cap0, int cap1)
+static void *tee_main(void *arg)
 {
-	struct pollfd pf[2] = { { in0, POLLIN, 0 }, { in1, POLLIN, 0 } };
-	int cap[2] = { cap0, cap1 };
+	const struct tee *t = arg;
+	struct pollfd pf[2] = { { t->rd[0], POLLIN, 0 }, { t->rd[1], POLLIN, 0 } };
+	const int *cap = t->cap;
 	size_t kept[2] = { 0, 0 };
 	int open_n = 2;
 	char chunk[65536];
@@ -78,12 +82,12 @@ static void tee_loop(int in0, int in1, int cap0, int cap1)
 				kept[i] += k;
 		}
 	}
+	return NULL;
 }
 
 static int tee_start(struct tee *t, struct ferr *err)
 {
 	int po[2], pe[2];
-	t->pid = -1;
 	t->cap[0] = memfd_create("ferry-stdout", MFD_CLOEXEC);
 	t->cap[1] = memfd_create("ferry-stderr", MFD_CLOEXEC);
 	if (t->cap[0] < 0 || t->cap[1] < 0)
@@ -95,24 +99,20 @@ static int tee_start(struct tee *t, struct ferr *err)
 		close(po[1]);
 		return ferr_set(err, errno, "pipe");
 	}
-	fflush(stdout);
-	fflush(stderr);
-	t->pid = fork();
-	if (t->pid < 0) {
-		close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
-		return ferr_set(err, errno, "fork");
-	}
-	if (t->pid == 0) {
-		close(po[1]);
-		close(pe[1]);
-		signal(SIGPIPE, SIG_IGN);
-		tee_loop(po[0], pe[0], t->cap[0], t->cap[1]);
-		_exit(0);
-	}
-	close(po[0]);
-	close(pe[0]);
+	t->rd[0] = po[0];
+	t->rd[1] = pe[0];
 	t->wr[0] = po[1];
 	t->wr[1] = pe[1];
+	/* the tool may close our stdout: a write error, not a SIGPIPE for ferry */
+	signal(SIGPIPE, SIG_IGN);
+	int e = pthread_create(&t->th, NULL, tee_main, t);
+	if (e) {
+		close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
+		t->wr[0] = 1;
+		t->wr[1] = 2;
+		return ferr_set(err, e, "start the output copy");
+	}
+	t->running = true;
 	return 0;
 }
 
@@ -174,20 +174,17 @@ static char *read_capture(int fd)
 /* Close the tool's ends, wait for the copy to finish, collect the capture. */
 static void tee_finish(struct tee *t, char **out, char **errs)
 {
-	if (t->pid < 0) { /* no tee: the tool used our own stdout and stderr */
+	if (!t->running) { /* no tee: the tool used our own stdout and stderr */
 		*out = xstrdup("");
 		*errs = xstrdup("");
 		return;
 	}
-	if (t->wr[0] >= 0)
-		close(t->wr[0]);
-	if (t->wr[1] >= 0)
-		close(t->wr[1]);
-	t->wr[0] = t->wr[1] = -1;
-	if (t->pid > 0)
-		while (waitpid(t->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	t->pid = -1;
+	close(t->wr[0]);
+	close(t->wr[1]);
+	pthread_join(t->th, NULL);
+	close(t->rd[0]);
+	close(t->rd[1]);
+	t->running = false;
 	*out = read_capture(t->cap[0]);
 	*errs = read_capture(t->cap[1]);
 	close(t->cap[0]);
@@ -583,7 +580,7 @@ int app_launch(const json_t *desc, const json_t *inv, const struct app_launch_op
 
 	/* Output is captured only for the record: without one, the tool writes
 	 * to our stdout and stderr directly (one process fewer). */
-	struct tee t = { { 1, 2 }, { -1, -1 }, -1 };
+	struct tee t = { { 1, 2 }, { -1, -1 }, { -1, -1 }, false, 0 };
 	if (!opts->skip_data_collection && tee_start(&t, err) < 0) {
 		strv_free(argv);
 		strv_free(env);
