@@ -26,6 +26,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/path.h"
+#include "base/sha256.h"
 
 #define CAPTURE_MAX (4u << 20) /* kept per stream for the provenance record */
 
@@ -350,9 +351,11 @@ static char *dashed_name(const json_t *desc)
 }
 
 /* descriptor-doi: the descriptor's doi, else a copy of the descriptor in the
- * data directory. bosh writes a new copy on every run (its "already cached"
- * test compares strings with `is`); ferry reuses an identical copy. */
-static char *descriptor_ref(const json_t *desc, const char *arg, const char *dir, const char *stamp)
+ * data directory. bosh writes a new copy, named by date, on every run (its
+ * "already cached" test compares strings with `is`); ferry names the copy
+ * by a digest of the descriptor's content, so an identical descriptor is
+ * found with one stat() however many records the directory holds. */
+static char *descriptor_ref(const json_t *desc, const char *arg, const char *dir)
 {
 	const char *doi = json_get_str(desc, "doi");
 	if (doi)
@@ -360,23 +363,17 @@ static char *descriptor_ref(const json_t *desc, const char *arg, const char *dir
 	if (arg && str_starts_with(arg, "10.5281/"))
 		return xstrdup(arg);
 	_cleanup_free_ char *name = dashed_name(desc);
-	_cleanup_free_ char *prefix = xasprintf("descriptor_%s_", name);
-	_cleanup_closedir_ DIR *d = opendir(dir);
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		if (!str_starts_with(e->d_name, prefix) || !str_ends_with(e->d_name, ".json"))
-			continue;
-		_cleanup_free_ char *p = path_join(dir, e->d_name);
-		struct ferr ignore = FERR_INIT;
-		_cleanup_json_ json_t *old = json_load_path(p, &ignore);
-		if (old && json_equal(old, (json_t *)desc))
-			return xstrdup(e->d_name);
-	}
-	char *fname = xasprintf("%s%s.json", prefix, stamp);
+	_cleanup_free_ char *canon = json_dumps(desc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	char hex[SHA256_HEX_LEN + 1];
+	sha256_hex(canon ? canon : "", canon ? strlen(canon) : 0, hex);
+	hex[16] = '\0';
+	char *fname = xasprintf("descriptor_%s_%s.json", name, hex);
 	_cleanup_free_ char *p = path_join(dir, fname);
-	struct ferr err = FERR_INIT;
-	if (json_write_atomic(p, desc, 4, &err) < 0)
-		log_warn("provenance: %s", err.msg);
+	if (!fs_exists(p)) {
+		struct ferr err = FERR_INIT;
+		if (json_write_atomic(p, desc, 4, &err) < 0)
+			log_warn("provenance: %s", err.msg);
+	}
 	return fname;
 }
 
@@ -392,7 +389,7 @@ static int write_record(const json_t *desc, const json_t *inv, const struct app_
 	iso_time(start, sizeof start, t0);
 	iso_time(end, sizeof end, t1);
 	gethostname(host, sizeof host - 1);
-	_cleanup_free_ char *ref = descriptor_ref(desc, opts->desc_arg, dir, stamp);
+	_cleanup_free_ char *ref = descriptor_ref(desc, opts->desc_arg, dir);
 	json_t *outfiles = json_object();
 	const char *k;
 	json_t *v;
