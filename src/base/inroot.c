@@ -203,7 +203,7 @@ int inroot_mkdir_p(int rootfd, const char *path, mode_t mode, struct ferr *err)
 	_cleanup_free_ char *leaf = NULL;
 	_cleanup_free_ char *dir = path_dirname(path);
 	_cleanup_close_ int pfd = -1;
-	if (strcmp(dir, ".") && strcmp(dir, "/")) {
+	if (strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0) {
 		pfd = inroot_mkdir_p(rootfd, dir, mode, err);
 		if (pfd < 0)
 			return -1;
