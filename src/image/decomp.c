@@ -1,0 +1,252 @@
+#include "image/decomp.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+#ifdef HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
+
+#include "base/str.h"
+
+enum codec { CODEC_NONE, CODEC_GZIP, CODEC_ZSTD };
+
+#define IN_SIZE (256 * 1024)
+#define OUT_SIZE (1024 * 1024)
+
+struct decomp {
+	int fd;
+	enum codec codec;
+	unsigned char *in;
+	size_t in_len, in_pos;
+	bool in_eof;
+	bool stream_end; /* the codec reported the end of a member/frame */
+	bool done;
+	unsigned char *out;
+	struct sha256 hash;
+	bool hashing;
+	uint64_t total_in;
+#ifdef HAVE_ISAL
+	struct inflate_state isal;
+#endif
+	z_stream z;
+	bool z_init;
+	ZSTD_DStream *zs;
+};
+
+static int fill(struct decomp *d, struct ferr *err)
+{
+	if (d->in_pos < d->in_len || d->in_eof)
+		return 0;
+	ssize_t n;
+	do
+		n = read(d->fd, d->in, IN_SIZE);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return ferr_set(err, errno, "read layer");
+	d->in_len = (size_t)n;
+	d->in_pos = 0;
+	d->total_in += (uint64_t)n;
+	if (n == 0)
+		d->in_eof = true;
+	return 0;
+}
+
+int decomp_open(struct decomp **out, int fd, struct ferr *err)
+{
+	struct decomp *d = xcalloc(1, sizeof *d);
+	d->fd = fd;
+	d->in = xmalloc(IN_SIZE);
+	d->out = xmalloc(OUT_SIZE);
+	sha256_init(&d->hash);
+	d->hashing = true;
+	if (fill(d, err) < 0) {
+		decomp_close(d);
+		return -1;
+	}
+	if (d->in_len >= 2 && d->in[0] == 0x1f && d->in[1] == 0x8b) {
+		d->codec = CODEC_GZIP;
+#ifdef HAVE_ISAL
+		isal_inflate_init(&d->isal);
+		d->isal.crc_flag = ISAL_GZIP;
+#else
+		if (inflateInit2(&d->z, 16 + MAX_WBITS) != Z_OK) {
+			decomp_close(d);
+			return ferr_set(err, 0, "zlib init failed");
+		}
+		d->z_init = true;
+#endif
+	} else if (d->in_len >= 4 && d->in[0] == 0x28 && d->in[1] == 0xb5 && d->in[2] == 0x2f && d->in[3] == 0xfd) {
+		d->codec = CODEC_ZSTD;
+		d->zs = ZSTD_createDStream();
+		if (!d->zs || ZSTD_isError(ZSTD_initDStream(d->zs))) {
+			decomp_close(d);
+			return ferr_set(err, 0, "zstd init failed");
+		}
+	} else if (d->in_len >= 3 && d->in[0] == 'B' && d->in[1] == 'Z' && d->in[2] == 'h') {
+		decomp_close(d);
+		return ferr_setc(err, FERR_UNSUPPORTED, 0, "bzip2-compressed layers are not supported (OCI allows gzip and zstd)");
+	} else if (d->in_len >= 6 && !memcmp(d->in, "\xfd" "7zXZ", 6)) {
+		decomp_close(d);
+		return ferr_setc(err, FERR_UNSUPPORTED, 0, "xz-compressed layers are not supported (OCI allows gzip and zstd)");
+	} else {
+		d->codec = CODEC_NONE;
+	}
+	*out = d;
+	return 0;
+}
+
+const char *decomp_name(const struct decomp *d)
+{
+	return d->codec == CODEC_GZIP ? "gzip" : d->codec == CODEC_ZSTD ? "zstd" : "tar";
+}
+
+/* Whether the rest of the input (after a finished gzip member or zstd
+ * frame) holds another one; trailing zero padding is tolerated. */
+static int more_members(struct decomp *d, struct ferr *err)
+{
+	for (;;) {
+		if (fill(d, err) < 0)
+			return -1;
+		if (d->in_pos >= d->in_len)
+			return 0; /* EOF */
+		while (d->in_pos < d->in_len && d->in[d->in_pos] == 0)
+			d->in_pos++;
+		if (d->in_pos < d->in_len)
+			return 1;
+	}
+}
+
+static ssize_t produce(struct decomp *d, struct ferr *err)
+{
+	if (d->done)
+		return 0;
+	for (;;) {
+		if (fill(d, err) < 0)
+			return -1;
+		if (d->codec == CODEC_NONE) {
+			if (d->in_pos >= d->in_len) {
+				d->done = true;
+				return 0;
+			}
+			/* Pass the input buffer through: swap buffers instead of copying. */
+			size_t n = d->in_len - d->in_pos;
+			memcpy(d->out, d->in + d->in_pos, n);
+			d->in_pos = d->in_len;
+			return (ssize_t)n;
+		}
+		if (d->stream_end) {
+			int more = more_members(d, err);
+			if (more < 0)
+				return -1;
+			if (!more) {
+				d->done = true;
+				return 0;
+			}
+			d->stream_end = false;
+			if (d->codec == CODEC_GZIP) {
+#ifdef HAVE_ISAL
+				isal_inflate_reset(&d->isal);
+				d->isal.crc_flag = ISAL_GZIP;
+#else
+				inflateReset(&d->z);
+#endif
+			} else {
+				ZSTD_initDStream(d->zs);
+			}
+		}
+		if (d->in_pos >= d->in_len && d->in_eof)
+			return ferr_setc(err, FERR_INVALID, 0, "%s stream truncated (after %llu compressed bytes)",
+				decomp_name(d), (unsigned long long)d->total_in);
+		size_t produced;
+		if (d->codec == CODEC_GZIP) {
+#ifdef HAVE_ISAL
+			d->isal.next_in = d->in + d->in_pos;
+			d->isal.avail_in = (uint32_t)(d->in_len - d->in_pos);
+			d->isal.next_out = d->out;
+			d->isal.avail_out = OUT_SIZE;
+			int r = isal_inflate(&d->isal);
+			if (r != ISAL_DECOMP_OK)
+				return ferr_setc(err, FERR_INVALID, 0, "corrupt gzip data (igzip error %d)", r);
+			d->in_pos = d->in_len - d->isal.avail_in;
+			produced = OUT_SIZE - d->isal.avail_out;
+			if (d->isal.block_state == ISAL_BLOCK_FINISH)
+				d->stream_end = true;
+#else
+			d->z.next_in = d->in + d->in_pos;
+			d->z.avail_in = (uInt)(d->in_len - d->in_pos);
+			d->z.next_out = d->out;
+			d->z.avail_out = OUT_SIZE;
+			int r = inflate(&d->z, Z_NO_FLUSH);
+			if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR)
+				return ferr_setc(err, FERR_INVALID, 0, "corrupt gzip data (%s)", d->z.msg ? d->z.msg : "zlib error");
+			d->in_pos = d->in_len - d->z.avail_in;
+			produced = OUT_SIZE - d->z.avail_out;
+			if (r == Z_STREAM_END)
+				d->stream_end = true;
+#endif
+		} else {
+			ZSTD_inBuffer ib = { d->in, d->in_len, d->in_pos };
+			ZSTD_outBuffer ob = { d->out, OUT_SIZE, 0 };
+			size_t r = ZSTD_decompressStream(d->zs, &ob, &ib);
+			if (ZSTD_isError(r))
+				return ferr_setc(err, FERR_INVALID, 0, "corrupt zstd data (%s)", ZSTD_getErrorName(r));
+			d->in_pos = ib.pos;
+			produced = ob.pos;
+			if (r == 0)
+				d->stream_end = true;
+		}
+		if (produced > 0)
+			return (ssize_t)produced;
+	}
+}
+
+ssize_t decomp_read(struct decomp *d, const void **buf, struct ferr *err)
+{
+	ssize_t n = produce(d, err);
+	if (n > 0) {
+		sha256_update(&d->hash, d->out, (size_t)n);
+		*buf = d->out;
+	}
+	return n;
+}
+
+int decomp_finish(struct decomp *d, char digest[7 + SHA256_HEX_LEN + 1], struct ferr *err)
+{
+	const void *buf;
+	ssize_t n;
+	while ((n = decomp_read(d, &buf, err)) > 0)
+		;
+	if (n < 0)
+		return -1;
+	char hex[SHA256_HEX_LEN + 1];
+	sha256_final_hex(&d->hash, hex);
+	d->hashing = false;
+	snprintf(digest, 7 + SHA256_HEX_LEN + 1, "sha256:%s", hex);
+	return 0;
+}
+
+void decomp_close(struct decomp *d)
+{
+	if (!d)
+		return;
+	if (d->hashing) {
+		char hex[SHA256_HEX_LEN + 1];
+		sha256_final_hex(&d->hash, hex); /* frees the context */
+	}
+#ifndef HAVE_ISAL
+	if (d->z_init)
+		inflateEnd(&d->z);
+#endif
+	if (d->zs)
+		ZSTD_freeDStream(d->zs);
+	free(d->in);
+	free(d->out);
+	free(d);
+}

@@ -1,0 +1,159 @@
+/* image/: image references, the registry client (libcurl), manifests and
+ * indexes, platform choice, and layer extraction (libarchive). This header
+ * is the layer's public face; store/ builds the store on top of it. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+/* ---- references --------------------------------------------------------- */
+
+enum image_transport {
+	TRANSPORT_DOCKER = 0,     /* docker://host/repo:tag, or a bare repo[:tag] */
+	TRANSPORT_OCI,            /* oci:DIR[:tag] (OCI image layout) */
+	TRANSPORT_OCI_ARCHIVE,    /* oci-archive:FILE.tar[:tag] */
+	TRANSPORT_DOCKER_ARCHIVE, /* docker-archive:FILE.tar (docker save) */
+};
+
+struct image_ref {
+	enum image_transport transport;
+	char *registry; /* "docker.io", "127.0.0.1:5000"; for local transports "oci" etc. */
+	char *repo;     /* "library/busybox"; for local transports the absolute path */
+	char *tag;      /* "latest" when neither tag nor digest was given; may be NULL */
+	char *digest;   /* "sha256:<hex>" or NULL */
+};
+
+/* Parse a reference as docker does: "busybox" is docker.io/library/busybox:latest,
+ * the first component is a registry if it has a '.' or ':' or is "localhost". */
+int image_ref_parse(const char *s, struct image_ref *ref, struct ferr *err);
+void image_ref_free(struct image_ref *ref);
+/* "registry/repo:tag" or "registry/repo@digest" (caller frees). */
+char *image_ref_str(const struct image_ref *ref);
+
+/* ---- platforms ---------------------------------------------------------- */
+
+struct image_platform {
+	char os[32];
+	char arch[32];
+	char variant[32]; /* "" when none */
+};
+/* The host's platform in OCI terms (linux/amd64, linux/arm64/v8 ...). */
+void image_platform_host(struct image_platform *p);
+/* "os/arch[/variant]" */
+int image_platform_parse(const char *s, struct image_platform *p, struct ferr *err);
+
+/* ---- manifests ---------------------------------------------------------- */
+
+#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_SCHEMA1 "application/vnd.docker.distribution.manifest.v1+json"
+#define MT_DOCKER_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+struct image_desc {
+	char *media_type;
+	char *digest;
+	int64_t size;
+	struct image_platform platform; /* index entries only */
+	bool has_platform;
+};
+
+struct image_manifest {
+	bool is_index;
+	char *media_type;
+	struct image_desc config;  /* manifests */
+	struct image_desc *layers; /* manifests */
+	size_t n_layers;
+	struct image_desc *manifests; /* indexes */
+	size_t n_manifests;
+};
+
+/* Parse a manifest or index; content_type (may be NULL) is the HTTP
+ * Content-Type. Schema 1 fails with FERR_UNSUPPORTED and a hint. */
+int image_manifest_parse(const char *buf, size_t len, const char *content_type, struct image_manifest *m,
+	struct ferr *err);
+void image_manifest_free(struct image_manifest *m);
+/* Pick the entry of an index for a platform. */
+int image_index_select(const struct image_manifest *idx, const struct image_platform *p,
+	const struct image_desc **out, struct ferr *err);
+
+/* What runtime/ and app/ need from an image config. */
+struct image_config {
+	char **env;        /* "K=V" strings, NULL-terminated (never NULL) */
+	char **entrypoint; /* NULL when unset */
+	char **cmd;        /* NULL when unset */
+	char *workdir;     /* NULL when unset */
+	char *user;        /* NULL when unset */
+	char **labels;     /* "K=V" strings, NULL-terminated (never NULL) */
+	char **diff_ids;   /* rootfs.diff_ids, NULL-terminated (never NULL) */
+	char *os, *arch;
+};
+int image_config_parse(const char *buf, size_t len, struct image_config *c, struct ferr *err);
+void image_config_free(struct image_config *c);
+
+/* ---- sources: registries and local layouts/archives --------------------- */
+
+struct pull_opts {
+	const char *platform; /* "os/arch[/variant]" or NULL for the host's */
+	bool insecure;        /* plain HTTP / unverified TLS for this pull's registry */
+	bool quiet;           /* no progress output */
+};
+
+struct image_source;
+
+/* One blob to fetch into an open file (fd positioned anywhere; the source
+ * writes from offset `have`, which holds `have` bytes already verified to
+ * be a prefix: Range resume). The source verifies size and digest. */
+struct blob_fetch {
+	const char *digest;
+	int64_t size;
+	int fd;
+	int64_t have;
+	struct ferr err; /* per-blob error */
+	int failed;
+};
+
+int image_source_open(const struct image_ref *ref, const struct pull_opts *o, struct image_source **out,
+	struct ferr *err);
+void image_source_close(struct image_source *src);
+/* The digest the reference currently points to (one HEAD request for a
+ * registry tag; no request when the reference holds a digest). */
+int image_source_resolve(struct image_source *src, char **digest, struct ferr *err);
+/* Fetch a manifest or index by digest, verified against it. */
+int image_source_manifest(struct image_source *src, const char *digest, char **body, size_t *len,
+	char **media_type, struct ferr *err);
+/* Fetch blobs, in parallel where the source allows; returns <0 if any failed
+ * (err says the first failure). */
+int image_source_blobs(struct image_source *src, struct blob_fetch *b, size_t n, struct ferr *err);
+
+/* ---- registry credentials (docker's config.json) ------------------------ */
+
+/* Path of docker's config.json: $DOCKER_CONFIG/config.json or ~/.docker/config.json. */
+char *docker_config_path(void);
+/* user/password for host from config.json; 0 found, FERR_NOTFOUND-coded <0 if none. */
+int docker_config_get_auth(const char *host, char **user, char **password, struct ferr *err);
+int docker_config_set_auth(const char *host, const char *user, const char *password, struct ferr *err);
+int docker_config_remove_auth(const char *host, struct ferr *err);
+/* Check credentials against a registry's /v2/ (follows a token challenge). */
+int registry_login_check(const char *host, const char *user, const char *password, bool insecure,
+	struct ferr *err);
+
+/* ---- layers -------------------------------------------------------------- */
+
+struct layer_stats {
+	uint64_t files, dirs, links, bytes;
+	uint64_t deduped; /* files hardlinked to an existing copy in files/ */
+	uint64_t skipped; /* devices, FIFOs */
+};
+
+/* Extract a layer blob (gzip, zstd or plain tar: sniffed from its bytes)
+ * into the tree open at rootfd, applying OCI whiteouts. Every path is
+ * resolved inside the root (base/inroot.h): nothing outside it is touched.
+ * diff_id (may be NULL) is checked against the uncompressed stream.
+ * filesfd (or -1) is files/sha256/ of the store: regular files are stored
+ * there once per (content, mode) and hardlinked into the tree. */
+int layer_extract(int blobfd, const char *diff_id, int rootfd, int filesfd, struct layer_stats *stats,
+	struct ferr *err);

@@ -1,0 +1,61 @@
+/* store/: the content-addressed image store (DESIGN.md "Store"):
+ *   $FERRY_HOME/blobs/sha256/<hex>   verified blobs
+ *   $FERRY_HOME/files/sha256/<hex>-<mode>  deduplicated file contents
+ *   $FERRY_HOME/images/<hex>/        manifest.json, config.json, info.json, rootfs/
+ *   $FERRY_HOME/refs/<registry>/<repo>/<tag|sha256:hex>  manifest digest
+ *   $FERRY_HOME/tmp/, locks/
+ * plus read-only stores listed in FERRY_STORE_PATH, searched first.
+ * Writers stage in tmp/ and rename; one flock per digest; readers never lock. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "base/err.h"
+#include "image/image.h"
+
+struct store;
+
+/* Open (creating if needed) $FERRY_HOME, default ${XDG_DATA_HOME:-~/.local/share}/ferry,
+ * and the read-only stores of FERRY_STORE_PATH. */
+int store_open(struct store **st, struct ferr *err);
+void store_close(struct store *st);
+const char *store_home(const struct store *st);
+
+/* Pull ref (any transport of image_ref_parse) into the store; a no-op
+ * beyond one manifest HEAD when the image is already there. On success
+ * *manifest_digest_out (may be NULL) is the image manifest digest. */
+int store_pull(struct store *st, const char *ref, const struct pull_opts *o, char **manifest_digest_out,
+	struct ferr *err);
+
+struct image_info {
+	char *name;            /* "registry/repo:tag" as resolved */
+	char *manifest_digest; /* "sha256:..." */
+	char *dir;             /* images/<hex> */
+	char *rootfs;          /* images/<hex>/rootfs: treat as read-only */
+	bool readonly_store;   /* found in a FERRY_STORE_PATH store */
+	struct image_config config;
+};
+
+/* Resolve a stored image by reference ("busybox", "host/repo:tag",
+ * "repo@sha256:...", "sha256:<hex>" or a unique hex prefix). No network.
+ * Fails with code FERR_NOTFOUND when the image is not stored. */
+int store_resolve(struct store *st, const char *ref, struct image_info **out, struct ferr *err);
+void image_info_free(struct image_info *info);
+
+/* One row of `ferry images`. */
+struct store_image {
+	char *name;   /* "registry/repo:tag", or "<none>" */
+	char *digest; /* manifest digest */
+	uint64_t size;   /* bytes on disk of the tree and its blobs, shared files included */
+	uint64_t shared; /* part of size shared with other images */
+	time_t pulled;
+	bool readonly_store;
+};
+int store_list(struct store *st, struct store_image **out, size_t *n, struct ferr *err);
+void store_list_free(struct store_image *imgs, size_t n);
+
+/* Remove a reference; the image goes when no reference is left. */
+int store_rm(struct store *st, const char *ref, struct ferr *err);
+/* Remove unreferenced images, blobs and files, and leftovers in tmp/. */
+int store_prune(struct store *st, uint64_t *freed, struct ferr *err);
