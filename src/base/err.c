@@ -8,7 +8,7 @@
  * without overlapping reads and writes. vsnprintf truncates long messages;
  * the result is always NUL-terminated. */
 
-static void vset(struct ferr *err, int code, int errnum, const char *fmt, va_list ap)
+FERR_PRINTF(4, 0) static void vset(struct ferr *err, int code, int errnum, const char *fmt, va_list ap)
 {
 	char msg[FERR_MSG_MAX];
 	vsnprintf(msg, sizeof msg, fmt, ap);

@@ -10,7 +10,7 @@ int log_level = LOG_WARN;
 static char kept[KEEP_MAX][256];
 static size_t nkept, nwarn;
 
-static void vlog(const char *prefix, const char *fmt, va_list ap)
+FERR_PRINTF(2, 0) static void vlog(const char *prefix, const char *fmt, va_list ap)
 {
 	char line[4096];
 	vsnprintf(line, sizeof line, fmt, ap);

@@ -158,7 +158,7 @@ setup_file() {
 	prefix=$(install_prefix)
 	page=$prefix/share/man/man1/ferry.1
 	[ -f "$page" ]
-	run env MANPAGER=cat MANWIDTH=80 man -l "$page"
+	run env MAN_DISABLE_SECCOMP=1 MANPAGER=cat MANWIDTH=80 man -l "$page"
 	[ "$status" -eq 0 ]
 	[[ $output == *"NAME"* ]]
 	[[ $output == *"ferry - carry containerised"* ]]
