@@ -82,7 +82,10 @@ static int walk(int rootfd, const char *path, int flags, mode_t mode)
 		int have = fstatat(stack[depth], name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 		if (!have && errno != ENOENT)
 			break;
-		if (have && S_ISLNK(st.st_mode) && !(last && (flags & O_NOFOLLOW))) {
+		/* O_CREAT|O_EXCL never follows a final symlink, even a dangling
+		 * one: open(2) fails with EEXIST, and so does the walk. */
+		bool nofollow = (flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL));
+		if (have && S_ISLNK(st.st_mode) && !(last && nofollow)) {
 			if (++links > MAX_LINKS) {
 				errno = ELOOP;
 				break;

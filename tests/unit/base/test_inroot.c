@@ -244,6 +244,13 @@ static void test_create_through_links(void **state)
 	assert_false(fs_exists(host));
 	/* O_CREAT|O_EXCL on an existing symlink fails and follows nothing. */
 	open_fails(t, "abs", O_WRONLY | O_CREAT | O_EXCL, EEXIST);
+	ln(t, "/never-created", "dangling-excl");
+	open_fails(t, "dangling-excl", O_WRONLY | O_CREAT | O_EXCL, EEXIST);
+	assert_false(in_root_exists(t, "never-created"));
+	_cleanup_free_ char *dangling = xasprintf("%s/dangling-excl", t->root);
+	struct stat st;
+	assert_int_equal(lstat(dangling, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
 }
 
 static void same_inode(int fd, const char *path)
