@@ -27,8 +27,8 @@ static void make_tree(void)
 		abort();
 	static const char *const dirs[] = { "etc", "a", "a/b", "a/b/c", "usr/lib" };
 	static const char *const links[][2] = {
-		{ "/", "a/root" },           { "/etc", "a/b/etc" },    { "../../../../..", "a/b/c/up" },
-		{ "loop2", "loop1" },        { "loop1", "loop2" },     { "/tmp", "tmp" },
+		{ "/", "a/root" },           { "/etc", "a/b/etc" },     { "../../../../..", "a/b/c/up" },
+		{ "loop2", "loop1" },        { "loop1", "loop2" },      { "/tmp", "tmp" },
 		{ "../../..", "usr/lib/x" }, { "b/c/up/etc", "a/mix" }, { "/proc/self/root", "proc" },
 	};
 	struct ferr err = FERR_INIT;

@@ -64,7 +64,8 @@ int main(int argc, char **argv)
 		size_t len = (size_t)(s % sizeof buf);
 		for (size_t j = 0; j < len; j++) {
 			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-			buf[j] = (s & 7) == 0 ? (uint8_t)(s >> 8) : (uint8_t)alphabet[(s >> 8) % (sizeof alphabet - 1)];
+			buf[j] = (s & 7) == 0 ? (uint8_t)(s >> 8)
+					      : (uint8_t)alphabet[(s >> 8) % (sizeof alphabet - 1)];
 		}
 		LLVMFuzzerTestOneInput(buf, len);
 	}

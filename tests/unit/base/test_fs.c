@@ -172,15 +172,15 @@ static void test_read_file(void **state)
  * cmocka's assertions cannot be used: they would unwind into the child's
  * copy of the test runner. */
 static bool in_child;
-#define REQ(c)                                                                          \
-	do {                                                                             \
-		if (!(c)) {                                                              \
-			if (in_child) {                                                  \
+#define REQ(c)                                                                                  \
+	do {                                                                                    \
+		if (!(c)) {                                                                     \
+			if (in_child) {                                                         \
 				fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #c); \
-				_exit(1);                                                \
-			}                                                                \
-			fail_msg("failed: %s", #c);                                      \
-		}                                                                        \
+				_exit(1);                                                       \
+			}                                                                       \
+			fail_msg("failed: %s", #c);                                             \
+		}                                                                               \
 	} while (0)
 
 /* A tree the way images ship them: directories without u+w or even
@@ -381,9 +381,9 @@ static void test_rm_rf_at(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_mkdir_p), T(test_write_atomic), T(test_read_file), T(test_rm_rf),
-		T(test_rm_rf_unprivileged), T(test_exists_is_dir), T(test_du), T(test_fsync_dir),
-		T(test_rm_rf_at),
+		T(test_mkdir_p), T(test_write_atomic),       T(test_read_file),
+		T(test_rm_rf),   T(test_rm_rf_unprivileged), T(test_exists_is_dir),
+		T(test_du),      T(test_fsync_dir),          T(test_rm_rf_at),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,15 +83,15 @@ static int setup(void **state, int force_walk)
 	mk(t, "a/b");
 	mk(t, "c");
 	/* Hostile links. */
-	ln(t, "/etc", "abs");                    /* absolute: means root/etc */
-	ln(t, "/etc", "hostetc");                /* the classic */
+	ln(t, "/etc", "abs");                          /* absolute: means root/etc */
+	ln(t, "/etc", "hostetc");                      /* the classic */
 	ln(t, "../../../../../../outside", "a/b/rel"); /* climbs far above the root */
-	ln(t, t->outside, "hostpath");           /* the host path of outside/ */
+	ln(t, t->outside, "hostpath");                 /* the host path of outside/ */
 	ln(t, "loop2", "loop1");
 	ln(t, "loop1", "loop2");
 	ln(t, "self", "self");
 	ln(t, "../c", "a/to-c");
-	ln(t, "/etc", "c/d");                    /* a chain: a/to-c/d -> /etc */
+	ln(t, "/etc", "c/d"); /* a chain: a/to-c/d -> /etc */
 	ln(t, "/new-file", "dangling-abs");
 	ln(t, "../../../new-rel", "a/b/dangling-rel");
 	ln(t, "..", "a/up");
@@ -373,17 +373,19 @@ static void test_long_chains(void **state)
 	open_fails(t, longname, O_RDONLY, ENAMETOOLONG);
 }
 
-#define BOTH(f)                                                            \
-	{ #f "/openat2", f, setup_openat2, teardown, NULL },                 \
-	{                                                                  \
-		#f "/walk", f, setup_walk, teardown, NULL                  \
-	}
+/* clang-format off */
+#define BOTH(f) \
+	{ #f "/openat2", f, setup_openat2, teardown, NULL }, \
+	{ #f "/walk", f, setup_walk, teardown, NULL }
+/* clang-format on */
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		BOTH(test_plain),   BOTH(test_dotdot),       BOTH(test_symlinks), BOTH(test_create_through_links),
-		BOTH(test_open_parent), BOTH(test_mkdir_p), BOTH(test_long_chains),
+		BOTH(test_plain),       BOTH(test_dotdot),
+		BOTH(test_symlinks),    BOTH(test_create_through_links),
+		BOTH(test_open_parent), BOTH(test_mkdir_p),
+		BOTH(test_long_chains),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

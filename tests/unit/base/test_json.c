@@ -117,7 +117,10 @@ static void test_write_atomic(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_load_ok), T(test_load_errors), T(test_load_buf), T(test_write_atomic),
+		T(test_load_ok),
+		T(test_load_errors),
+		T(test_load_buf),
+		T(test_write_atomic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

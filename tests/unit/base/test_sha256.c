@@ -80,14 +80,22 @@ static void test_digest_valid(void **state)
 	assert_false(sha256_digest_valid(""));
 	assert_false(sha256_digest_valid("sha256:"));
 	assert_false(sha256_digest_valid(good + 7));
-	assert_false(sha256_digest_valid("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"));
-	assert_false(sha256_digest_valid("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85"));
-	assert_false(sha256_digest_valid("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555"));
-	assert_false(sha256_digest_valid("sha256:g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
-	assert_false(sha256_digest_valid("sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
-	assert_false(sha256_digest_valid("SHA256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
-	assert_false(sha256_digest_valid("sha256:../../../../../../../../../../../../../../../../etc/passwd/aa"));
-	assert_false(sha256_digest_valid("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85/"));
+	assert_false(sha256_digest_valid(
+		"sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"));
+	assert_false(sha256_digest_valid(
+		"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85"));
+	assert_false(sha256_digest_valid(
+		"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555"));
+	assert_false(sha256_digest_valid(
+		"sha256:g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+	assert_false(sha256_digest_valid(
+		"sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+	assert_false(sha256_digest_valid(
+		"SHA256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+	assert_false(
+		sha256_digest_valid("sha256:../../../../../../../../../../../../../../../../etc/passwd/aa"));
+	assert_false(sha256_digest_valid(
+		"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85/"));
 }
 
 int main(void)

@@ -148,12 +148,9 @@ static void test_strv(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dstr_append_growth),
-		cmocka_unit_test(test_dstr_printf),
-		cmocka_unit_test(test_dstr_steal),
-		cmocka_unit_test(test_x_alloc),
-		cmocka_unit_test(test_starts_ends),
-		cmocka_unit_test(test_strv),
+		cmocka_unit_test(test_dstr_append_growth), cmocka_unit_test(test_dstr_printf),
+		cmocka_unit_test(test_dstr_steal),         cmocka_unit_test(test_x_alloc),
+		cmocka_unit_test(test_starts_ends),        cmocka_unit_test(test_strv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
