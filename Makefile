@@ -39,7 +39,7 @@ fuzz:
 	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled
 	ninja -C build-fuzz
 	@set -e; for t in build-fuzz/fuzz/fuzz-*; do \
-		[ -x "$$t" ] || continue; n=$${t##*/fuzz-}; mkdir -p build-fuzz/corpus/$$n; \
+		[ -f "$$t" ] && [ -x "$$t" ] || continue; n=$${t##*/fuzz-}; mkdir -p build-fuzz/corpus/$$n; \
 		echo "fuzz: $$n for $(FUZZ_TIME)s"; \
 		$$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 build-fuzz/corpus/$$n \
 			$$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ); \
