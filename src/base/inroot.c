@@ -139,14 +139,17 @@ static int walk(int rootfd, const char *path, int flags, mode_t mode)
  * EPERM is also what open() says for an immutable file. */
 static bool openat2_works(void)
 {
-	if (have_openat2 < 0) {
+	/* Threads may race to probe: each gets the same answer. */
+	int have = __atomic_load_n(&have_openat2, __ATOMIC_RELAXED);
+	if (have < 0) {
 		struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
 		long fd = sys_openat2(AT_FDCWD, "/", &how);
-		have_openat2 = fd >= 0;
+		have = fd >= 0;
 		if (fd >= 0)
 			close((int)fd);
+		__atomic_store_n(&have_openat2, have, __ATOMIC_RELAXED);
 	}
-	return have_openat2 > 0;
+	return have > 0;
 }
 
 static int open_raw(int rootfd, const char *path, int flags, mode_t mode)

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "testutil.h"
@@ -76,11 +78,39 @@ static void test_kept_warnings(void **state)
 	assert_string_equal(quiet, "");
 }
 
+static void *warn_many(void *arg)
+{
+	for (int i = 0; i < 500; i++)
+		log_warn("thread %d warning %d", *(int *)arg, i);
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	(void)state;
+	size_t before = log_warning_count();
+	struct capture c;
+	capture_start(&c);
+	pthread_t th[4];
+	int ids[4] = { 0, 1, 2, 3 };
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, warn_many, &ids[i]), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	_cleanup_free_ char *out = capture_end(&c);
+	assert_int_equal(log_warning_count(), before + 2000);
+	size_t lines = 0;
+	for (char *p = out; (p = strchr(p, '\n')); p++)
+		lines++;
+	assert_int_equal(lines, 2000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_kept_warnings),
+		cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
