@@ -53,21 +53,22 @@ runuser_test() {
 	setpriv --reuid="$FERRY_TEST_USER" --regid="$FERRY_TEST_USER" --init-groups test "$@" 2>/dev/null
 }
 
-# A private, writable TMPDIR for the user, made once per shell.
-test_user_tmpdir() {
+# A private, writable TMPDIR for the user, made once per shell: call it in
+# the main shell (not in $(...) or a pipeline) so the name is remembered and
+# cleanup_test_user_tmpdir can remove it.
+ensure_test_user_tmpdir() {
 	if [ -z "${FERRY_USER_TMPDIR:-}" ] || [ ! -d "$FERRY_USER_TMPDIR" ]; then
 		FERRY_USER_TMPDIR=$(mktemp -d /tmp/ferrytest-tmp.XXXXXX) || return 1
 		chown "$FERRY_TEST_USER:" "$FERRY_USER_TMPDIR" || return 1
 		chmod 0700 "$FERRY_USER_TMPDIR"
 	fi
-	echo "$FERRY_USER_TMPDIR"
 }
 
 as_user() {
-	local home tmp
+	local home
 	home=$(test_user_home)
-	tmp=$(test_user_tmpdir) || return 1
-	FERRY_USER_TMPDIR=$tmp
+	ensure_test_user_tmpdir || return 1
+	local tmp=$FERRY_USER_TMPDIR
 	local envs=(
 		"HOME=$home" "USER=$FERRY_TEST_USER" "LOGNAME=$FERRY_TEST_USER" "SHELL=/bin/bash"
 		"PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
