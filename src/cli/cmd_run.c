@@ -117,6 +117,11 @@ static int parse_common(const char *cmd, int argc, char **argv, struct opts *o, 
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "+B:e:cw::h", long_opts, NULL)) != -1) {
+		/* getopt sets optarg for every option that requires one; the
+		 * analyzer cannot know which those are. */
+		const bool needs_arg = c == OPT_HOME || c == OPT_PWD;
+		if (needs_arg && !optarg)
+			continue;
 		switch (c) {
 		case 'B':
 			if (runtime_parse_binds(optarg, &o->binds, &o->n_binds, &err) < 0) {

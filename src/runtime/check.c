@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/fs.h"
 #include "base/path.h"
 #include "base/str.h"
 #include "runtime/runtime.h"
@@ -90,9 +91,13 @@ static int overlay_probe(void *arg)
 
 static long read_long(const char *path, long dflt)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	long v;
-	if (!f || fscanf(f, "%ld", &v) != 1)
+	_cleanup_free_ char *text = NULL;
+	if (fs_read_file(path, &text, NULL, NULL) < 0)
+		return dflt;
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || end == text)
 		return dflt;
 	return v;
 }

@@ -6,6 +6,7 @@
  * Nothing here forks (except GPU discovery running ldconfig -p), so the
  * command keeps ferry's pid: signals and exit status need no relay. */
 #include <dirent.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -223,6 +224,7 @@ static int mount_overlay(struct ctx *c, struct ferr *err)
  * (they would be written into the image), and are reported. */
 static int mount_underlay(struct ctx *c, struct ferr *err)
 {
+	assert(c->newroot); /* set by the staging step, which runs first */
 	if (mount(c->newroot, c->newroot, NULL, MS_BIND, NULL) < 0)
 		return ferr_set(err, errno, "bind %s", c->newroot);
 	_cleanup_close_ int nr = open(c->newroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -669,6 +671,7 @@ static int assemble(struct ctx *c, struct ferr *err)
 	/* Unbindable: when the image lives under a directory bound recursively
 	 * (/tmp, $HOME), the copy then skips the container being built. (Not
 	 * the staging tmpfs: overlay refuses layers on unbindable mounts.) */
+	assert(c->newroot);
 	if (mount(NULL, c->newroot, NULL, MS_UNBINDABLE, NULL) < 0)
 		return ferr_set(err, errno, "make %s unbindable", c->newroot);
 	c->rootfd = open(c->newroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -699,6 +702,7 @@ static int assemble(struct ctx *c, struct ferr *err)
  * new root over "/" and chroot instead, as ch-run does. */
 static int switch_root(struct ctx *c, struct ferr *err)
 {
+	assert(c->newroot);
 	if (chdir(c->newroot) < 0)
 		return ferr_set(err, errno, "chdir %s", c->newroot);
 	if (syscall(SYS_pivot_root, ".", ".") == 0) {
@@ -839,6 +843,7 @@ static int enter_and_exec(struct ctx *c, struct ferr *err)
 	}
 	if (find_command(argv[0], env_get(env, "PATH"), &prog, err) < 0)
 		return -1;
+	assert(prog); /* find_command() succeeded */
 	execve(prog, argv, env);
 	int e = errno;
 	if (e == ENOENT) /* e.g. a script whose interpreter is missing */

@@ -7,6 +7,7 @@
  *   4. FERRYENV_NAME=value host variables, as NAME=value;
  *   5. --env-file FILE lines, then -e/--env NAME=value, in the order given;
  *   6. the GPU library directory appended to LD_LIBRARY_PATH (--gpu). */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,6 +56,7 @@ static void env_put(char ***env, const char *kv)
 {
 	ssize_t i = env_find(*env, kv, name_len(kv));
 	if (i >= 0) {
+		assert(*env); /* env_find() found it there */
 		free((*env)[i]);
 		(*env)[i] = xstrdup(kv);
 	} else {
@@ -72,8 +74,10 @@ static int env_apply_item(char ***env, char **host_env, const char *item, const 
 		env_put(env, item);
 	} else {
 		ssize_t i = env_find(host_env, item, len);
-		if (i >= 0)
+		if (i >= 0) {
+			assert(host_env);
 			env_put(env, host_env[i]);
+		}
 	}
 	return 0;
 }

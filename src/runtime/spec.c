@@ -22,7 +22,7 @@ static int parse_one_bind(const char *item, struct run_bind *b, struct ferr *err
 			return ferr_setc(err, FERR_USAGE, 0, "bind '%s': too many ':' (SRC[:DST[:ro|rw]])", item);
 		parts[n++] = tok;
 	}
-	if (!parts[0][0])
+	if (n == 0 || !parts[0][0])
 		return ferr_setc(err, FERR_USAGE, 0, "bind '%s': empty source", item);
 	bool ro = false;
 	if (n == 3) {
