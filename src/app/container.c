@@ -82,7 +82,7 @@ int app_container_pull(const char *type, const char *image, const char *index, b
 		return -1;
 	struct image_info *info = NULL;
 	int r = find_or_pull(st, ref, false, insecure, true, &info, location, err);
-	if (r == 0) {
+	if (r == 0 && info) {
 		*digest = xstrdup(info->manifest_digest);
 		image_info_free(info);
 	}
@@ -101,6 +101,10 @@ int app_container_run(const struct app_container_req *req, int *status, struct r
 	if (find_or_pull(st, ref, req->no_pull, req->insecure, false, &info, location, err) < 0) {
 		store_close(st);
 		return -1;
+	}
+	if (!info) {
+		store_close(st);
+		return ferr_set(err, 0, "image %s: not found", ref);
 	}
 	*digest = xstrdup(info->manifest_digest);
 	/* The image's own settings, borrowed from the store's record of it. */

@@ -132,7 +132,7 @@ static const json_t *resolve_ref(struct jsv *v, const char *ref)
 		/* ~1 -> /, ~0 -> ~ */
 		str_replace_all(&tok, "~1", "/");
 		str_replace_all(&tok, "~0", "~");
-		cur = json_is_array(cur) ? json_array_get(cur, (size_t)atol(tok)) : json_object_get(cur, tok);
+		cur = json_is_array(cur) ? json_array_get(cur, (size_t)strtoul(tok, NULL, 10)) : json_object_get(cur, tok);
 		free(tok);
 		if (!cur)
 			return NULL;

@@ -82,7 +82,7 @@ void py_float(struct dstr *out, double x)
 		if (*p != '.')
 			digits[nd++] = *p;
 	digits[nd] = '\0';
-	int exp = atoi(p + 1);
+	int exp = (int)strtol(p + 1, NULL, 10);
 	while (nd > 1 && digits[nd - 1] == '0')
 		digits[--nd] = '\0';
 	if (neg)
@@ -237,6 +237,8 @@ char *app_py_repr(const json_t *v)
  * lists and objects element-wise. */
 bool py_equal(const json_t *a, const json_t *b)
 {
+	if (!a || !b)
+		return a == b;
 	if (json_is_number(a) || json_is_boolean(a)) {
 		if (!(json_is_number(b) || json_is_boolean(b)))
 			return false;

@@ -370,6 +370,7 @@ static int do_launch(const json_t *d, const char *desc_arg, const json_t *inv, s
 		     struct app_result *res)
 {
 	struct ferr err = FERR_INIT;
+	memset(res, 0, sizeof *res);
 	_cleanup_json_ json_t *prov = NULL;
 	if (o->provenance) {
 		json_error_t je;
