@@ -229,6 +229,12 @@ static int sub_validate(struct opts *o)
 	const char *path = o->args[0];
 	struct ferr err = FERR_INIT;
 	_cleanup_json_ json_t *d = app_load_json(path, &err);
+	if (!d && o->json) {
+		char buf[FERR_MSG_MAX + 600];
+		_cleanup_json_ json_t *j = json_pack("{s:b,s:[{s:s,s:s}]}", "valid", 0, "problems", "path", "",
+						     "message", ferr_str(&err, buf, sizeof buf));
+		print_json(j);
+	}
 	if (!d)
 		return cli_fail(&err, EXIT_ERR);
 	struct app_problems p = { 0 };
