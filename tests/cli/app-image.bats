@@ -27,7 +27,8 @@ teardown() {
 	fi
 }
 
-# start_registry: docker-registry on 127.0.0.1:$PORT holding test/busybox:latest
+# start_registry [IMAGE...]: docker-registry on 127.0.0.1:$PORT holding
+# test/IMAGE:latest for each test image named (default: busybox)
 start_registry() {
 	PORT=$(free_port)
 	mkdir -p "$W/registry/data"
@@ -41,8 +42,11 @@ YML
 	REG_PID=$!
 	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
 	echo '{}' >"$W/registry/auth.json"
-	skopeo copy --quiet --dest-tls-verify=false --dest-authfile "$W/registry/auth.json" "oci:$FERRY_TEST_IMAGES/busybox:latest" \
-		"docker://127.0.0.1:$PORT/test/busybox:latest"
+	local img
+	for img in "${@:-busybox}"; do
+		skopeo copy --quiet --dest-tls-verify=false --dest-authfile "$W/registry/auth.json" \
+			"oci:$FERRY_TEST_IMAGES/$img:latest" "docker://127.0.0.1:$PORT/test/$img:latest"
+	done
 }
 
 # desc FILE IMAGE [INDEX]: a tool that writes its argument and the image's
@@ -165,20 +169,22 @@ $W/job" ]
 	[ "$(head -1 out.txt)" = r ]
 }
 
-@test "app launch: in the Debian image, with the descriptor's shell" {
+@test "app launch: in the Debian image from the local registry, with the descriptor's shell" {
 	if [ ! -f "$FERRY_TEST_IMAGES/debian/index.json" ]; then
 		"$FERRY_SRC/tests/lib/build-images" "$FERRY_TEST_IMAGES" debian >&3
 	fi
+	start_registry debian
 	cat >"$W/py.json" <<EOF
 {"name": "py", "tool-version": "1", "schema-version": "0.5", "description": "d", "shell": "/bin/bash",
  "command-line": "python3 -c 'import sys; print(sys.argv[1:])' [A] > py.txt; echo \"\$BASH_VERSION\" | cut -c1 >> py.txt",
- "container-image": {"type": "docker", "image": "oci:$FERRY_TEST_IMAGES/debian:latest"},
+ "container-image": {"type": "docker", "image": "test/debian:latest", "index": "http://127.0.0.1:$PORT"},
  "inputs": [{"id": "a", "name": "a", "type": "String", "list": true, "value-key": "[A]"}],
  "output-files": [{"id": "o", "name": "o", "path-template": "py.txt"}]}
 EOF
 	echo '{"a": ["x y", "$(id)", "z"]}' >"$W/i.json"
-	run "$FERRY" app launch --skip-data-collection "$W/py.json" "$W/i.json"
+	run "$FERRY" app launch --insecure --skip-data-collection "$W/py.json" "$W/i.json"
 	[ "$status" -eq 0 ]
+	[[ "$output" == *"Pulled from 127.0.0.1:$PORT/test/debian:latest"* ]]
 	[ "$(head -1 py.txt)" = "['x y', '\$(id)', 'z']" ]
 	[ "$(sed -n 2p py.txt)" = 5 ]
 }
