@@ -744,7 +744,18 @@ static void list_root(const char *root, bool ro, struct store_image **out, size_
 			}
 			*slash = slash[1] == '@' ? '\0' : ':';
 			names = xrealloc(names, (nn + 1) * sizeof *names);
-			names[nn].name = slash[1] == '@' ? xasprintf("%s%s", r2, slash + 1) : xstrdup(r2);
+			char *nm = slash[1] == '@' ? xasprintf("%s%s", r2, slash + 1) : xstrdup(r2);
+			/* local sources: "oci/abs/path:tag" -> "oci:/abs/path:tag" */
+			static const char *const local[] = { "oci/", "oci-archive/", "docker-archive/" };
+			for (size_t k = 0; k < 3; k++)
+				if (str_starts_with(nm, local[k])) {
+					nm[strlen(local[k]) - 1] = '\0';
+					char *fixed = xasprintf("%s:/%s", nm, nm + strlen(local[k]));
+					free(nm);
+					nm = fixed;
+					break;
+				}
+			names[nn].name = nm;
 			names[nn++].digest = dg;
 		}
 		if (d)
