@@ -9,7 +9,7 @@
 #   registry_trust          trust REGISTRY_CA for ferry via the test's
 #                           $XDG_CONFIG_HOME/ferry/certs.d/HOST:PORT/ca.crt
 #   registry_push SRC NAME  skopeo copy SRC (e.g. oci:DIR:latest) to REGISTRY/NAME
-#   registry_blob_gets DIGEST  how many GETs of that blob the registry logged
+#   registry_blob_gets REPO DIGEST  how many GETs of that blob the registry logged
 #   registry_stop           kill the registry (and token server); call it in
 #                           teardown_file so it goes even when tests fail
 # Start it in setup_file; everything lives in $BATS_FILE_TMPDIR.
@@ -81,7 +81,11 @@ YML
 		wait_port "$tport" || return 1
 		;;
 	esac
-	/usr/bin/docker-registry serve "$conf" >"$REGISTRY_LOG" 2>&1 &
+	# docker-registry reads REGISTRY_* variables as configuration overrides:
+	# keep ours (and any from an outer fixture) away from it.
+	local unset=() v
+	for v in $(compgen -e | grep '^REGISTRY' || true); do unset+=(-u "$v"); done
+	env "${unset[@]}" /usr/bin/docker-registry serve "$conf" >"$REGISTRY_LOG" 2>&1 &
 	echo $! >"$REGISTRY_DIR/pid"
 	wait_port "$port" || { cat "$REGISTRY_LOG" >&2; return 1; }
 	export REGISTRY REGISTRY_DIR REGISTRY_LOG REGISTRY_CA REGISTRY_USER REGISTRY_PASSWORD TOKEN_REALM
@@ -124,8 +128,8 @@ registry_push() {
 	skopeo copy --quiet --dest-tls-verify=false "${creds[@]}" "$1" "docker://$REGISTRY/$2"
 }
 
-registry_blob_gets() {
-	grep -c "\"GET /v2/[^ ]*/blobs/$1 " "$REGISTRY_LOG" || true
+registry_blob_gets() { # REPO DIGEST
+	grep -c "\"GET /v2/$1/blobs/$2 " "$REGISTRY_LOG" || true
 }
 
 registry_stop() {
