@@ -30,6 +30,10 @@ registry_start() {
 	REGISTRY=127.0.0.1:$port
 	REGISTRY_LOG=$REGISTRY_DIR/log
 	mkdir -p "$REGISTRY_DIR/data"
+	# skopeo's own credentials file: a private empty one, so an unprivileged
+	# user's skopeo never reads /run/containers/UID/auth.json
+	echo '{}' >"$REGISTRY_DIR/auth.json"
+	export REGISTRY_AUTH_FILE=$REGISTRY_DIR/auth.json
 	local conf=$REGISTRY_DIR/config.yml
 	cat >"$conf" <<YML
 version: 0.1
