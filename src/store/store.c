@@ -619,6 +619,7 @@ int store_resolve(struct store *st, const char *refstr, struct image_info **out,
 		return -1;
 	_cleanup_free_ char *name = image_ref_str(&ref);
 	int rc = -1;
+	bool found = false;
 	for (char **r = rs; *r; r++) {
 		_cleanup_free_ char *rp = ref_path(*r, &ref, ref.digest != NULL);
 		_cleanup_free_ char *dg = read_ref(rp);
@@ -626,12 +627,13 @@ int store_resolve(struct store *st, const char *refstr, struct image_info **out,
 			dg = xstrdup(ref.digest);
 		if (!dg || !image_present(*r, dg))
 			continue;
+		found = true;
 		rc = load_info(*r, dg, name, out, err);
 		if (rc == 0)
 			(*out)->readonly_store = *r != rs[strv_len(rs) - 1];
 		break;
 	}
-	if (rc < 0 && !err->msg[0]) {
+	if (!found) {
 		ferr_setc(err, FERR_NOTFOUND, 0, "image %s is not in the store", name);
 		ferr_hint(err, "ferry pull %s", refstr);
 	}
