@@ -12,14 +12,35 @@ setup_file() {
 	REGISTRY_AUTH_PUSH=1 registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" private/busybox:latest
 	TOKEN_REGISTRY=$REGISTRY TOKEN_DIR=$REGISTRY_DIR TOKEN_CA=$REGISTRY_CA
 	echo "$TOKEN_DIR" >"$BATS_FILE_TMPDIR/token_dir"
+	registry_start
+	registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" private/busybox:latest
+	PLAIN_REGISTRY=$REGISTRY
+	echo "$REGISTRY_DIR" >"$BATS_FILE_TMPDIR/plain_dir"
 	registry_start --auth basic
 	REGISTRY_AUTH_PUSH=1 registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" busybox:latest
-	export TOKEN_REGISTRY TOKEN_DIR TOKEN_CA
+	export TOKEN_REGISTRY TOKEN_DIR TOKEN_CA PLAIN_REGISTRY
 }
 
 teardown_file() {
 	registry_stop
 	REGISTRY_DIR=$(cat "$BATS_FILE_TMPDIR/token_dir" 2>/dev/null) registry_stop
+	REGISTRY_DIR=$(cat "$BATS_FILE_TMPDIR/plain_dir" 2>/dev/null) registry_stop
+}
+
+teardown() {
+	local p
+	for p in "$BATS_TEST_TMPDIR"/*.pid; do
+		[ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true
+	done
+}
+
+proxy() { # NAME ARGS...: a flaky-proxy; prints its host:port
+	local port
+	port=$(free_port)
+	python3 "$FERRY_SRC/tests/fixtures/flaky-proxy" --port "$port" "${@:2}" >"$BATS_TEST_TMPDIR/$1.log" 2>&1 &
+	echo $! >"$BATS_TEST_TMPDIR/$1.pid"
+	wait_port "$port" >&2
+	echo "127.0.0.1:$port"
 }
 
 setup() {
@@ -83,4 +104,17 @@ docker_auth() { # HOST USER PASSWORD: write docker's config.json as docker login
 	"$FERRY" login --insecure -u "$REGISTRY_USER" -p "$REGISTRY_PASSWORD" "$REGISTRY" >/dev/null
 	[ "$(jq -r '.auths["other.example"].auth' "$DOCKER_CONFIG/config.json")" = eDp5 ]
 	[ "$(jq -r '.credsStore' "$DOCKER_CONFIG/config.json")" = none ]
+}
+
+@test "token auth: a blob redirected to another host does not get the registry's token" {
+	# "storage" stands for object storage: another origin serving the blobs
+	storage=$(proxy storage --upstream "http://$PLAIN_REGISTRY")
+	front=$(proxy front --upstream "https://$TOKEN_REGISTRY" --redirect-blobs "http://$storage")
+	docker_auth "$front" "$REGISTRY_USER" "$REGISTRY_PASSWORD"
+	run "$FERRY" pull --insecure "$front/private/busybox"
+	[ "$status" -eq 0 ]
+	grep -q '^200 GET /v2/private/busybox/manifests/.* auth$' "$BATS_TEST_TMPDIR/front.log"
+	grep -q '^307 GET /v2/private/busybox/blobs/.* auth$' "$BATS_TEST_TMPDIR/front.log"
+	[ "$(grep -c 'GET /v2/.*/blobs/.* auth$' "$BATS_TEST_TMPDIR/storage.log")" -eq 0 ]
+	[ "$(grep -c 'GET /v2/.*/blobs/.* noauth$' "$BATS_TEST_TMPDIR/storage.log")" -ge 2 ]
 }
