@@ -230,7 +230,8 @@ static int fetch_set(struct store *st, struct image_source *src, struct want *w,
 	if (rc == 0)
 		rc = image_source_blobs(src, bf, k, err);
 	for (size_t i = 0; i < n; i++) {
-		if (w[i].fd >= 0 && w[i].bf && !w[i].bf->failed && rc == 0) {
+		/* Whatever is complete and verified goes in, even if another blob failed. */
+		if (w[i].fd >= 0 && w[i].bf && w[i].bf->done) {
 			_cleanup_free_ char *dst = blob_path(st->home, w[i].digest);
 			if (rename(w[i].partial, dst) < 0 && rc == 0)
 				rc = ferr_set(err, errno, "rename %s", dst);

@@ -65,6 +65,9 @@ static void test_bad_refs(void **state)
 	bad("x@md5:0123");
 	bad("-leading");
 	bad("x:.tag");
+	bad("../x");
+	bad(".x/y");
+	bad("a..b/c");
 	char longtag[300];
 	memset(longtag, 'a', sizeof longtag);
 	longtag[0] = 'x';
