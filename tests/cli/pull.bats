@@ -308,3 +308,21 @@ start_proxy() { # ARGS...: flaky-proxy in front of the HTTP registry; sets PROXY
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"invalid platform"* ]]
 }
+
+@test "FERRY_STORE_PATH: read-only stores are searched first and never changed" {
+	"$FERRY" pull "oci:$FERRY_TEST_IMAGES/busybox" >/dev/null
+	shared=$BATS_TEST_TMPDIR/shared-store
+	mv "$FERRY_HOME" "$shared"
+	chmod -R a-w "$shared"
+	export FERRY_HOME=$BATS_TEST_TMPDIR/own FERRY_STORE_PATH=$shared
+	run "$FERRY" images --json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r '.[0].readonly')" = true ]
+	run "$FERRY" inspect --json "oci:$FERRY_TEST_IMAGES/busybox"
+	[ "$status" -eq 0 ]
+	[[ "$(echo "$output" | jq -r .rootfs)" == "$shared/"* ]]
+	run "$FERRY" rm "oci:$FERRY_TEST_IMAGES/busybox"
+	[ "$status" -eq 1 ]
+	[ -d "$shared/images" ] && [ -n "$(ls "$shared/images")" ]
+	chmod -R u+w "$shared"
+}
