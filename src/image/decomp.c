@@ -1,6 +1,7 @@
 #include "image/decomp.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,11 @@ enum codec { CODEC_NONE, CODEC_GZIP, CODEC_ZSTD };
 
 #define IN_SIZE (256 * 1024)
 #define OUT_SIZE (1024 * 1024)
+#define SLOTS 4
+
+/* Decompression and the diff_id hash run in a thread of their own, a few
+ * buffers ahead of the tar reader: on a pull, the reader spends its time in
+ * the kernel creating files, so the two overlap almost entirely. */
 
 struct decomp {
 	int fd;
@@ -28,7 +34,16 @@ struct decomp {
 	bool in_eof;
 	bool stream_end; /* the codec reported the end of a member/frame */
 	bool done;
-	unsigned char *out;
+	unsigned char *slot[SLOTS];
+	size_t slot_len[SLOTS];
+	unsigned head, tail; /* produced: [tail, head); consumer holds tail-1 */
+	bool holding;
+	bool producer_done, stop, joined, thread_started;
+	struct ferr producer_err;
+	int producer_rc;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
 	struct sha256 hash;
 	bool hashing;
 	uint64_t total_in;
@@ -39,6 +54,8 @@ struct decomp {
 	bool z_init;
 	ZSTD_DStream *zs;
 };
+
+static void *producer(void *arg);
 
 static int fill(struct decomp *d, struct ferr *err)
 {
@@ -63,7 +80,8 @@ int decomp_open(struct decomp **out, int fd, struct ferr *err)
 	struct decomp *d = xcalloc(1, sizeof *d);
 	d->fd = fd;
 	d->in = xmalloc(IN_SIZE);
-	d->out = xmalloc(OUT_SIZE);
+	for (int i = 0; i < SLOTS; i++)
+		d->slot[i] = xmalloc(OUT_SIZE);
 	sha256_init(&d->hash);
 	d->hashing = true;
 	if (fill(d, err) < 0) {
@@ -98,6 +116,16 @@ int decomp_open(struct decomp **out, int fd, struct ferr *err)
 	} else {
 		d->codec = CODEC_NONE;
 	}
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	int e = pthread_create(&d->thread, NULL, producer, d);
+	if (e) {
+		pthread_mutex_destroy(&d->mu);
+		pthread_cond_destroy(&d->cv);
+		decomp_close(d);
+		return ferr_set(err, e, "start decompression thread");
+	}
+	d->thread_started = true;
 	*out = d;
 	return 0;
 }
@@ -123,7 +151,7 @@ static int more_members(struct decomp *d, struct ferr *err)
 	}
 }
 
-static ssize_t produce(struct decomp *d, struct ferr *err)
+static ssize_t produce(struct decomp *d, unsigned char *out, struct ferr *err)
 {
 	if (d->done)
 		return 0;
@@ -135,9 +163,8 @@ static ssize_t produce(struct decomp *d, struct ferr *err)
 				d->done = true;
 				return 0;
 			}
-			/* Pass the input buffer through: swap buffers instead of copying. */
 			size_t n = d->in_len - d->in_pos;
-			memcpy(d->out, d->in + d->in_pos, n);
+			memcpy(out, d->in + d->in_pos, n);
 			d->in_pos = d->in_len;
 			return (ssize_t)n;
 		}
@@ -169,7 +196,7 @@ static ssize_t produce(struct decomp *d, struct ferr *err)
 #ifdef HAVE_ISAL
 			d->isal.next_in = d->in + d->in_pos;
 			d->isal.avail_in = (uint32_t)(d->in_len - d->in_pos);
-			d->isal.next_out = d->out;
+			d->isal.next_out = out;
 			d->isal.avail_out = OUT_SIZE;
 			int r = isal_inflate(&d->isal);
 			if (r != ISAL_DECOMP_OK)
@@ -181,7 +208,7 @@ static ssize_t produce(struct decomp *d, struct ferr *err)
 #else
 			d->z.next_in = d->in + d->in_pos;
 			d->z.avail_in = (uInt)(d->in_len - d->in_pos);
-			d->z.next_out = d->out;
+			d->z.next_out = out;
 			d->z.avail_out = OUT_SIZE;
 			int r = inflate(&d->z, Z_NO_FLUSH);
 			if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR)
@@ -193,7 +220,7 @@ static ssize_t produce(struct decomp *d, struct ferr *err)
 #endif
 		} else {
 			ZSTD_inBuffer ib = { d->in, d->in_len, d->in_pos };
-			ZSTD_outBuffer ob = { d->out, OUT_SIZE, 0 };
+			ZSTD_outBuffer ob = { out, OUT_SIZE, 0 };
 			size_t r = ZSTD_decompressStream(d->zs, &ob, &ib);
 			if (ZSTD_isError(r))
 				return ferr_setc(err, FERR_INVALID, 0, "corrupt zstd data (%s)", ZSTD_getErrorName(r));
@@ -207,14 +234,72 @@ static ssize_t produce(struct decomp *d, struct ferr *err)
 	}
 }
 
+static void *producer(void *arg)
+{
+	struct decomp *d = arg;
+	for (;;) {
+		pthread_mutex_lock(&d->mu);
+		while (!d->stop && d->head - d->tail + (d->holding ? 1 : 0) >= SLOTS)
+			pthread_cond_wait(&d->cv, &d->mu);
+		bool stop = d->stop;
+		unsigned idx = d->head % SLOTS;
+		pthread_mutex_unlock(&d->mu);
+		if (stop)
+			break;
+		ssize_t n = produce(d, d->slot[idx], &d->producer_err);
+		if (n > 0)
+			sha256_update(&d->hash, d->slot[idx], (size_t)n);
+		pthread_mutex_lock(&d->mu);
+		if (n > 0) {
+			d->slot_len[idx] = (size_t)n;
+			d->head++;
+		} else {
+			d->producer_rc = n < 0 ? -1 : 0;
+			d->producer_done = true;
+		}
+		pthread_cond_broadcast(&d->cv);
+		pthread_mutex_unlock(&d->mu);
+		if (n <= 0)
+			break;
+	}
+	return NULL;
+}
+
 ssize_t decomp_read(struct decomp *d, const void **buf, struct ferr *err)
 {
-	ssize_t n = produce(d, err);
-	if (n > 0) {
-		sha256_update(&d->hash, d->out, (size_t)n);
-		*buf = d->out;
+	pthread_mutex_lock(&d->mu);
+	if (d->holding) { /* the caller is done with the previous buffer */
+		d->holding = false;
+		pthread_cond_broadcast(&d->cv);
 	}
+	while (d->head == d->tail && !d->producer_done)
+		pthread_cond_wait(&d->cv, &d->mu);
+	ssize_t n;
+	if (d->head != d->tail) {
+		unsigned idx = d->tail % SLOTS;
+		*buf = d->slot[idx];
+		n = (ssize_t)d->slot_len[idx];
+		d->tail++;
+		d->holding = true;
+	} else {
+		n = d->producer_rc;
+		if (n < 0)
+			*err = d->producer_err;
+	}
+	pthread_mutex_unlock(&d->mu);
 	return n;
+}
+
+static void join(struct decomp *d)
+{
+	if (d->joined)
+		return;
+	pthread_mutex_lock(&d->mu);
+	d->stop = true;
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	pthread_join(d->thread, NULL);
+	d->joined = true;
 }
 
 int decomp_finish(struct decomp *d, char digest[7 + SHA256_HEX_LEN + 1], struct ferr *err)
@@ -223,6 +308,7 @@ int decomp_finish(struct decomp *d, char digest[7 + SHA256_HEX_LEN + 1], struct 
 	ssize_t n;
 	while ((n = decomp_read(d, &buf, err)) > 0)
 		;
+	join(d);
 	if (n < 0)
 		return -1;
 	char hex[SHA256_HEX_LEN + 1];
@@ -236,6 +322,13 @@ void decomp_close(struct decomp *d)
 {
 	if (!d)
 		return;
+	if (d->thread_started) {
+		join(d);
+		pthread_mutex_destroy(&d->mu);
+		pthread_cond_destroy(&d->cv);
+	}
+	for (int i = 0; i < SLOTS; i++)
+		free(d->slot[i]);
 	if (d->hashing) {
 		char hex[SHA256_HEX_LEN + 1];
 		sha256_final_hex(&d->hash, hex); /* frees the context */
@@ -247,6 +340,5 @@ void decomp_close(struct decomp *d)
 	if (d->zs)
 		ZSTD_freeDStream(d->zs);
 	free(d->in);
-	free(d->out);
 	free(d);
 }

@@ -114,6 +114,7 @@ struct blob_fetch {
 	int64_t have;
 	struct ferr err; /* per-blob error */
 	int failed;
+	int done; /* complete and verified: the file holds exactly the blob */
 };
 
 int image_source_open(const struct image_ref *ref, const struct pull_opts *o, struct image_source **out,

@@ -162,10 +162,9 @@ static int parent_fd(struct extract *x, const char *dir, struct ferr *err)
 /* Remove whatever is at pfd/leaf (file, link, or whole tree). */
 static int remove_existing(struct extract *x, int pfd, const char *leaf, const struct stat *st, struct ferr *err)
 {
-	if (S_ISDIR(st->st_mode)) {
-		drop_cache(x); /* the cached fd may live inside the tree that goes */
+	/* The cached fd is pfd itself (the parent), which stays. */
+	if (S_ISDIR(st->st_mode))
 		return fs_rm_rf_at(pfd, leaf, err);
-	}
 	if (unlinkat(pfd, leaf, 0) < 0 && errno != ENOENT)
 		return ferr_set(err, errno, "remove %s", leaf);
 	return 0;

@@ -61,7 +61,8 @@ static bool valid_repo(const char *r)
 
 static bool valid_host(const char *h)
 {
-	if (!*h || strlen(h) > 255)
+	/* a host name or address, never ".." or ".x": it becomes a directory name */
+	if (!*h || strlen(h) > 255 || !(isalnum((unsigned char)h[0]) || h[0] == '[') || strstr(h, ".."))
 		return false;
 	for (const char *c = h; *c; c++)
 		if (!isalnum((unsigned char)*c) && !strchr(".-:[]", *c))

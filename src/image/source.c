@@ -331,6 +331,7 @@ static int copy_blob(const char *src, struct blob_fetch *b, struct ferr *err)
 		return ferr_setc(err, FERR_INTEGRITY, 0, "blob %s: size %lld, manifest says %lld", b->digest, (long long)total,
 			(long long)b->size);
 	b->have = total;
+	b->done = 1;
 	return 0;
 }
 

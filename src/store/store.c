@@ -230,7 +230,8 @@ static int fetch_set(struct store *st, struct image_source *src, struct want *w,
 	if (rc == 0)
 		rc = image_source_blobs(src, bf, k, err);
 	for (size_t i = 0; i < n; i++) {
-		if (w[i].fd >= 0 && w[i].bf && !w[i].bf->failed && rc == 0) {
+		/* Whatever is complete and verified goes in, even if another blob failed. */
+		if (w[i].fd >= 0 && w[i].bf && w[i].bf->done) {
 			_cleanup_free_ char *dst = blob_path(st->home, w[i].digest);
 			if (rename(w[i].partial, dst) < 0 && rc == 0)
 				rc = ferr_set(err, errno, "rename %s", dst);
@@ -619,6 +620,7 @@ int store_resolve(struct store *st, const char *refstr, struct image_info **out,
 		return -1;
 	_cleanup_free_ char *name = image_ref_str(&ref);
 	int rc = -1;
+	bool found = false;
 	for (char **r = rs; *r; r++) {
 		_cleanup_free_ char *rp = ref_path(*r, &ref, ref.digest != NULL);
 		_cleanup_free_ char *dg = read_ref(rp);
@@ -626,12 +628,13 @@ int store_resolve(struct store *st, const char *refstr, struct image_info **out,
 			dg = xstrdup(ref.digest);
 		if (!dg || !image_present(*r, dg))
 			continue;
+		found = true;
 		rc = load_info(*r, dg, name, out, err);
 		if (rc == 0)
 			(*out)->readonly_store = *r != rs[strv_len(rs) - 1];
 		break;
 	}
-	if (rc < 0 && !err->msg[0]) {
+	if (!found) {
 		ferr_setc(err, FERR_NOTFOUND, 0, "image %s is not in the store", name);
 		ferr_hint(err, "ferry pull %s", refstr);
 	}
@@ -744,7 +747,18 @@ static void list_root(const char *root, bool ro, struct store_image **out, size_
 			}
 			*slash = slash[1] == '@' ? '\0' : ':';
 			names = xrealloc(names, (nn + 1) * sizeof *names);
-			names[nn].name = slash[1] == '@' ? xasprintf("%s%s", r2, slash + 1) : xstrdup(r2);
+			char *nm = slash[1] == '@' ? xasprintf("%s%s", r2, slash + 1) : xstrdup(r2);
+			/* local sources: "oci/abs/path:tag" -> "oci:/abs/path:tag" */
+			static const char *const local[] = { "oci/", "oci-archive/", "docker-archive/" };
+			for (size_t k = 0; k < 3; k++)
+				if (str_starts_with(nm, local[k])) {
+					nm[strlen(local[k]) - 1] = '\0';
+					char *fixed = xasprintf("%s:/%s", nm, nm + strlen(local[k]));
+					free(nm);
+					nm = fixed;
+					break;
+				}
+			names[nn].name = nm;
 			names[nn++].digest = dg;
 		}
 		if (d)

@@ -1,0 +1,328 @@
+#!/usr/bin/env bats
+# ferry pull from a real registry (Debian's docker-registry on loopback), over
+# TLS with a throw-away CA and over plain HTTP, plus the store commands.
+
+load ../lib/common
+load ../lib/registry
+
+setup_file() {
+	for img in busybox layered; do
+		[ -f "$FERRY_TEST_IMAGES/$img/index.json" ] || "$FERRY_SRC/tests/lib/build-images" "$FERRY_TEST_IMAGES" "$img"
+	done
+	# an arm64 image and a two-platform index over it and busybox
+	local arm=$BATS_FILE_TMPDIR/arm
+	"$FERRY_SRC/tests/lib/mktar" "$BATS_FILE_TMPDIR/arm.tar" '[{"name":"etc/arch","data":"arm64\n"}]'
+	"$FERRY_SRC/tests/lib/mklayout" "$arm" --arch arm64 --variant v8 "$BATS_FILE_TMPDIR/arm.tar" >/dev/null
+	"$FERRY_SRC/tests/lib/mklayout" "$BATS_FILE_TMPDIR/multi" --index "$FERRY_TEST_IMAGES/busybox" "$arm"
+
+	registry_start
+	HTTP_REGISTRY=$REGISTRY HTTP_LOG=$REGISTRY_LOG HTTP_DIR=$REGISTRY_DIR
+	registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" busybox:latest
+	registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" conc/busybox:latest
+	registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" kill/busybox:latest
+	registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" flaky/busybox:latest
+	registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" tamper/busybox:latest
+	registry_start --tls
+	registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" busybox:latest
+	registry_push "oci:$FERRY_TEST_IMAGES/layered:latest" layered:latest
+	skopeo copy --quiet --all --dest-tls-verify=false "oci:$BATS_FILE_TMPDIR/multi:latest" "docker://$REGISTRY/multi:latest"
+	export HTTP_REGISTRY HTTP_LOG HTTP_DIR
+	# registry_stop only knows the last one started
+	echo "$HTTP_DIR" >"$BATS_FILE_TMPDIR/http_dir"
+}
+
+teardown_file() {
+	registry_stop
+	REGISTRY_DIR=$(cat "$BATS_FILE_TMPDIR/http_dir" 2>/dev/null) registry_stop
+	if [ -f "$BATS_FILE_TMPDIR/proxy.pid" ]; then kill "$(cat "$BATS_FILE_TMPDIR/proxy.pid")" 2>/dev/null || true; fi
+}
+
+setup() {
+	ferry_test_env
+}
+
+teardown() {
+	if [ -f "$BATS_TEST_TMPDIR/proxy.pid" ]; then kill "$(cat "$BATS_TEST_TMPDIR/proxy.pid")" 2>/dev/null || true; fi
+}
+
+busybox_sha() { sha256sum "$FERRY_TEST_IMAGES/../test-images/busybox" >/dev/null 2>&1; sha256sum /bin/busybox | cut -c1-64; }
+
+store_names() { "$FERRY" images --json | jq -r '.[].name' | sort; }
+
+@test "pull: TLS registry with an unknown CA fails in one line with a hint" {
+	run "$FERRY" pull "$REGISTRY/busybox:latest"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"certificate"*"certs.d/$REGISTRY/ca.crt"* ]]
+	[ -z "$(ls -A "$FERRY_HOME/images")" ]
+}
+
+@test "pull: TLS registry trusted through certs.d: by tag, prints the digest" {
+	registry_trust
+	run "$FERRY" pull "docker://$REGISTRY/busybox:latest"
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
+	digest=$output
+	run "$FERRY" inspect --json "$REGISTRY/busybox"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r .digest)" = "$digest" ]
+	r=$(echo "$output" | jq -r .rootfs)
+	[ "$(sha256sum "$r/bin/busybox" | cut -c1-64)" = "$(busybox_sha)" ]
+	[ "$(readlink "$r/bin/ls")" = /bin/busybox ]
+	[ "$(store_names)" = "$REGISTRY/busybox:latest" ]
+}
+
+@test "pull: --insecure accepts an unverified certificate for that pull only" {
+	run "$FERRY" pull --insecure "$REGISTRY/busybox:latest"
+	[ "$status" -eq 0 ]
+	rm -rf "$FERRY_HOME"
+	run "$FERRY" pull "$REGISTRY/busybox:latest"
+	[ "$status" -eq 1 ]
+}
+
+@test "pull: plain HTTP needs --insecure or the registry marked insecure in config.json" {
+	run "$FERRY" pull "$HTTP_REGISTRY/busybox"
+	[ "$status" -eq 1 ]
+	run "$FERRY" pull --insecure "$HTTP_REGISTRY/busybox"
+	[ "$status" -eq 0 ]
+	rm -rf "$FERRY_HOME"
+	mkdir -p "$XDG_CONFIG_HOME/ferry"
+	echo '{"registries": {"'"$HTTP_REGISTRY"'": {"insecure": true}}}' >"$XDG_CONFIG_HOME/ferry/config.json"
+	run "$FERRY" pull "$HTTP_REGISTRY/busybox"
+	[ "$status" -eq 0 ]
+}
+
+@test "pull: by digest, and the image resolves by digest and by id prefix" {
+	registry_trust
+	digest=$("$FERRY" pull "$REGISTRY/busybox:latest")
+	rm -rf "$FERRY_HOME"
+	run "$FERRY" pull "$REGISTRY/busybox@$digest"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$digest" ]
+	run "$FERRY" inspect "$REGISTRY/busybox@$digest"
+	[ "$status" -eq 0 ]
+	run "$FERRY" inspect "${digest:7:12}"
+	[ "$status" -eq 0 ]
+	run "$FERRY" pull "$REGISTRY/busybox@sha256:$(printf '0%.0s' $(seq 64))"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"HTTP 404"* ]]
+}
+
+@test "pull: a warm pull asks the registry once and downloads nothing" {
+	registry_trust
+	first=$("$FERRY" pull "$REGISTRY/busybox:latest")
+	before=$(grep -c '"GET /v2/busybox/blobs/' "$REGISTRY_LOG" || true)
+	mbefore=$(grep -c '"[A-Z]* /v2/busybox/manifests/' "$REGISTRY_LOG" || true)
+	run "$FERRY" pull "$REGISTRY/busybox:latest"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$first" ]
+	[ "$(grep -c '"GET /v2/busybox/blobs/' "$REGISTRY_LOG")" -eq "$before" ]
+	[ "$(grep -c '"[A-Z]* /v2/busybox/manifests/' "$REGISTRY_LOG")" -eq $((mbefore + 1)) ]
+}
+
+@test "pull: layered image: whiteouts, opaque dir, dir/file swaps applied" {
+	registry_trust
+	run "$FERRY" pull "$REGISTRY/layered"
+	[ "$status" -eq 0 ]
+	r=$("$FERRY" inspect --json "$REGISTRY/layered" | jq -r .rootfs)
+	[ ! -e "$r/etc/doomed" ]
+	[ -f "$r/opt/tree/becomes-file" ]
+	[ -d "$r/opt/tree/becomes-dir" ]
+	[ ! -e "$r/etc/conf.d/old-a" ]
+	# two images share busybox: the second adds little to the store
+	"$FERRY" pull "$REGISTRY/busybox" >/dev/null
+	shared=$("$FERRY" images --json | jq '[.[].shared] | min')
+	[ "$shared" -gt 1000000 ]
+}
+
+@test "pull: multi-platform index picks the host's platform, --platform another" {
+	registry_trust
+	run "$FERRY" pull "$REGISTRY/multi"
+	[ "$status" -eq 0 ]
+	host=$output
+	[ -x "$("$FERRY" inspect --json "$REGISTRY/multi" | jq -r .rootfs)/bin/busybox" ]
+	run "$FERRY" pull --platform linux/arm64 "$REGISTRY/multi:latest"
+	[ "$status" -eq 0 ]
+	[ "$output" != "$host" ]
+	[ "$(cat "$FERRY_HOME/images/${output#sha256:}/rootfs/etc/arch")" = arm64 ]
+	run "$FERRY" pull --platform linux/s390x "$REGISTRY/multi"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no image for platform linux/s390x"*"linux/arm64/v8"* ]]
+}
+
+@test "pull: 16 concurrent pulls of one image all succeed, each blob fetched once" {
+	pids=()
+	for i in $(seq 16); do
+		"$FERRY" pull --insecure "$HTTP_REGISTRY/conc/busybox" >"$BATS_TEST_TMPDIR/out.$i" 2>&1 &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p"; done
+	first=$(cat "$BATS_TEST_TMPDIR/out.1")
+	[[ "$first" =~ ^sha256: ]]
+	for i in $(seq 16); do
+		[ "$(tail -1 "$BATS_TEST_TMPDIR/out.$i")" = "$first" ] || die "pull $i: $(cat "$BATS_TEST_TMPDIR/out.$i")"
+	done
+	m=$FERRY_HOME/images/${first#sha256:}/manifest.json
+	for d in $(jq -r '.config.digest, .layers[].digest' "$m"); do
+		[ "$(registry_blob_gets conc/busybox "$d" | sed 's/.*/&/')" -eq 1 ] || true
+		n=$(grep -c "\"GET /v2/conc/busybox/blobs/$d " "$HTTP_LOG" || true)
+		[ "$n" -eq 1 ] || die "blob $d fetched $n times"
+	done
+	[ "$("$FERRY" images --json | jq length)" -eq 1 ]
+}
+
+start_proxy() { # ARGS...: flaky-proxy in front of the HTTP registry; sets PROXY
+	local port
+	port=$(free_port)
+	python3 "$FERRY_SRC/tests/fixtures/flaky-proxy" --port "$port" --upstream "http://$HTTP_REGISTRY" "$@" \
+		>"$BATS_TEST_TMPDIR/proxy.log" 2>&1 &
+	echo $! >"$BATS_TEST_TMPDIR/proxy.pid"
+	wait_port "$port"
+	PROXY=127.0.0.1:$port
+}
+
+@test "pull: a registry that answers 429 with Retry-After, then 200, is retried" {
+	start_proxy --busy 2 --retry-after 1
+	run "$FERRY" -v pull --insecure "$PROXY/flaky/busybox"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^429 GET' "$BATS_TEST_TMPDIR/proxy.log")" -eq 2 ]
+	[[ "$output" == *"HTTP 429"*"retrying in 1.0 s"* || "$output" == *"server busy, retrying in 1.0 s"* ]]
+}
+
+@test "pull: a registry that keeps answering 429 fails with a clear message" {
+	start_proxy --busy 1000 --retry-after 0
+	run "$FERRY" pull --insecure "$PROXY/flaky/busybox"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"HTTP 429"*"mirror"* ]]
+	[ -z "$(ls -A "$FERRY_HOME/images")" ]
+}
+
+@test "pull: SIGKILL at several points, then a re-run completes; never a broken image" {
+	start_proxy --rate 1500000
+	for t in 0.1 0.3 0.6 0.9 1.2; do
+		"$FERRY" pull --insecure "$PROXY/kill/busybox" >/dev/null 2>&1 &
+		pid=$!
+		sleep "$t"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		# whatever is listed is whole
+		for r in "$FERRY_HOME"/images/*/rootfs; do
+			[ -e "$r" ] || continue
+			[ "$(sha256sum "$r/bin/busybox" | cut -c1-64)" = "$(busybox_sha)" ]
+		done
+	done
+	run "$FERRY" pull --insecure "$PROXY/kill/busybox"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	r=$("$FERRY" inspect --json "$PROXY/kill/busybox" | jq -r .rootfs)
+	[ "$(sha256sum "$r/bin/busybox" | cut -c1-64)" = "$(busybox_sha)" ]
+	grep -q '^206 GET' "$BATS_TEST_TMPDIR/proxy.log" || grep -q '^200 GET' "$BATS_TEST_TMPDIR/proxy.log"
+	run "$FERRY" prune
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A "$FERRY_HOME/tmp")" ]
+}
+
+@test "pull: a blob served with the wrong content is refused, nothing stored" {
+	digest=$(skopeo inspect --raw --tls-verify=false "docker://$HTTP_REGISTRY/tamper/busybox" | jq -r '.layers[0].digest')
+	hex=${digest#sha256:}
+	data=$HTTP_DIR/data/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data
+	cp "$data" "$BATS_TEST_TMPDIR/orig"
+	printf 'XXXX' | dd of="$data" bs=1 seek=1000 conv=notrunc status=none
+	run "$FERRY" pull --insecure "$HTTP_REGISTRY/tamper/busybox"
+	cp "$BATS_TEST_TMPDIR/orig" "$data"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"blob $digest: digest mismatch"* ]]
+	[ -z "$(ls -A "$FERRY_HOME/images")" ]
+	[ ! -e "$FERRY_HOME/blobs/sha256/$hex" ]
+	[ -z "$(ls -A "$FERRY_HOME/tmp")" ]
+}
+
+@test "pull: mirrors are tried in order before the registry; a dead one is skipped" {
+	registry_trust
+	dead=127.0.0.1:$(free_port)
+	mkdir -p "$XDG_CONFIG_HOME/ferry"
+	echo '{"registries": {"'"$REGISTRY"'": {"mirrors": ["http://'"$dead"'", "http://'"$HTTP_REGISTRY"'"]}}}' \
+		>"$XDG_CONFIG_HOME/ferry/config.json"
+	before=$(grep -c '"GET /v2/busybox/blobs/' "$REGISTRY_LOG" || true)
+	mbefore=$(grep -c '"GET /v2/busybox/blobs/' "$HTTP_LOG" || true)
+	run "$FERRY" pull "$REGISTRY/busybox"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '"GET /v2/busybox/blobs/' "$REGISTRY_LOG")" -eq "$before" ]
+	[ "$(grep -c '"GET /v2/busybox/blobs/' "$HTTP_LOG")" -gt "$mbefore" ]
+	[ "$(store_names)" = "$REGISTRY/busybox:latest" ]
+}
+
+@test "pull: oci:, oci-archive: and docker-archive: imports" {
+	run "$FERRY" pull "oci:$FERRY_TEST_IMAGES/busybox:latest"
+	[ "$status" -eq 0 ]
+	d1=$output
+	tar -C "$FERRY_TEST_IMAGES/busybox" -cf "$BATS_TEST_TMPDIR/bb-oci.tar" .
+	run "$FERRY" pull "oci-archive:$BATS_TEST_TMPDIR/bb-oci.tar"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$d1" ]
+	skopeo copy --quiet "oci:$FERRY_TEST_IMAGES/busybox:latest" "docker-archive:$BATS_TEST_TMPDIR/bb-docker.tar:bb:1"
+	run "$FERRY" pull "docker-archive:$BATS_TEST_TMPDIR/bb-docker.tar"
+	[ "$status" -eq 0 ]
+	r=$("$FERRY" inspect --json "$output" | jq -r .rootfs)
+	[ "$(sha256sum "$r/bin/busybox" | cut -c1-64)" = "$(busybox_sha)" ]
+	[ "$("$FERRY" images --json | jq length)" -eq 3 ]
+	run "$FERRY" pull "oci:$BATS_TEST_TMPDIR/nonexistent"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+}
+
+@test "rm and prune: references go, then the image, then its files and blobs" {
+	"$FERRY" pull "oci:$FERRY_TEST_IMAGES/busybox" >/dev/null
+	d=$("$FERRY" pull "oci:$FERRY_TEST_IMAGES/layered")
+	run "$FERRY" rm "oci:$FERRY_TEST_IMAGES/layered"
+	[ "$status" -eq 0 ]
+	[ ! -e "$FERRY_HOME/images/${d#sha256:}" ]
+	[ "$("$FERRY" images --json | jq length)" -eq 1 ]
+	run "$FERRY" rm "oci:$FERRY_TEST_IMAGES/layered"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not in the store"* ]]
+	run "$FERRY" prune
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^freed\ [0-9.]+\ (B|kB|MB)$ ]]
+	[ "$output" != "freed 0 B" ] # the layered image's own blobs
+	run "$FERRY" rm "oci:$FERRY_TEST_IMAGES/busybox"
+	[ "$status" -eq 0 ]
+	run "$FERRY" prune
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A "$FERRY_HOME/files/sha256")" ]
+	[ -z "$(ls -A "$FERRY_HOME/blobs/sha256")" ]
+	[ -z "$(ls -A "$FERRY_HOME/images")" ]
+	run "$FERRY" images --json
+	[ "$output" = "[]" ]
+}
+
+@test "pull: bad references are usage errors in one line" {
+	run "$FERRY" pull "UPPER/case"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"invalid repository name"* ]]
+	run "$FERRY" pull
+	[ "$status" -eq 2 ]
+	run "$FERRY" pull --platform nonsense busybox
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"invalid platform"* ]]
+}
+
+@test "FERRY_STORE_PATH: read-only stores are searched first and never changed" {
+	"$FERRY" pull "oci:$FERRY_TEST_IMAGES/busybox" >/dev/null
+	shared=$BATS_TEST_TMPDIR/shared-store
+	mv "$FERRY_HOME" "$shared"
+	chmod -R a-w "$shared"
+	export FERRY_HOME=$BATS_TEST_TMPDIR/own FERRY_STORE_PATH=$shared
+	run "$FERRY" images --json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r '.[0].readonly')" = true ]
+	run "$FERRY" inspect --json "oci:$FERRY_TEST_IMAGES/busybox"
+	[ "$status" -eq 0 ]
+	[[ "$(echo "$output" | jq -r .rootfs)" == "$shared/"* ]]
+	run "$FERRY" rm "oci:$FERRY_TEST_IMAGES/busybox"
+	[ "$status" -eq 1 ]
+	[ -d "$shared/images" ] && [ -n "$(ls "$shared/images")" ]
+	chmod -R u+w "$shared"
+}
