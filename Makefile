@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 BUILD  ?= build
 MESON_OPTS ?=
 
-.PHONY: all deps check demo bench install lint clean
+.PHONY: all deps check demo bench install lint fuzz clean
 
 all: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -32,5 +32,18 @@ install: all
 lint: all
 	@scripts/lint
 
+# libFuzzer targets of fuzz/ (needs clang), FUZZ_TIME seconds each. New
+# inputs go to build-fuzz/corpus/NAME; fuzz/corpus/NAME holds the seeds.
+FUZZ_TIME ?= 60
+fuzz:
+	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled
+	ninja -C build-fuzz
+	@set -e; for t in build-fuzz/fuzz/fuzz-*; do \
+		[ -f "$$t" ] && [ -x "$$t" ] || continue; n=$${t##*/fuzz-}; mkdir -p build-fuzz/corpus/$$n; \
+		echo "fuzz: $$n for $(FUZZ_TIME)s"; \
+		$$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 build-fuzz/corpus/$$n \
+			$$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ); \
+	done
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

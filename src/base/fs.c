@@ -13,6 +13,8 @@
 
 int fs_mkdir_p(const char *path, mode_t mode, struct ferr *err)
 {
+	if (!path[0])
+		return ferr_set(err, ENOENT, "mkdir: empty path");
 	_cleanup_free_ char *p = xstrdup(path);
 	size_t n = strlen(p);
 	while (n > 1 && p[n - 1] == '/')
@@ -175,6 +177,10 @@ int fs_rm_rf(const char *path, struct ferr *err)
 {
 	_cleanup_free_ char *dir = path_dirname(path);
 	_cleanup_free_ char *base = path_basename(path);
+	/* "x/.." or "." would empty a directory other than the one named (or
+	 * the caller's cwd); "/" would be a disaster. rm(1) refuses them too. */
+	if (!strcmp(base, ".") || !strcmp(base, "..") || !strcmp(base, "/") || !base[0])
+		return ferr_setc(err, FERR_INVALID, EINVAL, "refusing to remove '%s'", path);
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -203,12 +209,14 @@ static int du_at(int atfd, const char *name, unsigned long long *bytes, struct f
 		return ferr_set(err, errno, "opendir %s", name);
 	}
 	struct dirent *e;
-	while ((e = readdir(d))) {
+	while ((errno = 0, e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		if (du_at(dirfd(d), e->d_name, bytes, err) < 0)
 			return ferr_wrap(err, "%s", name);
 	}
+	if (errno)
+		return ferr_set(err, errno, "readdir %s", name);
 	return 0;
 }
 

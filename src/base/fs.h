@@ -15,14 +15,18 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 /* Read a whole file (NUL-terminated for convenience). Caller frees *data. */
 int fs_read_file(const char *path, char **data, size_t *len, struct ferr *err);
 /* rm -rf that copes with directories of mode 000 or without u+w (as images
- * often have): it adds u+rwx before descending. A missing path is fine. */
+ * often have): it adds u+rwx before descending. A missing path is fine.
+ * Symlinks are removed, never followed. A path whose last component is
+ * ".", ".." or "/" is refused (EINVAL). */
 int fs_rm_rf(const char *path, struct ferr *err);
 /* rm -rf of the entry `name` under the open directory dirfd. */
 int fs_rm_rf_at(int dirfd, const char *name, struct ferr *err);
 bool fs_exists(const char *path);
 bool fs_is_dir(const char *path);
-/* Disk usage in bytes of a tree, counting each hardlinked inode once per
- * call; `seen` may be NULL. */
+/* Disk usage in bytes (allocated blocks) of a tree. A file with N hard
+ * links counts 1/N of its blocks per link met, so an inode linked twice
+ * inside the tree counts once, and one shared with a tree elsewhere (the
+ * store's files/) counts as this tree's share. Symlinks are not followed. */
 int fs_du(const char *path, unsigned long long *bytes, struct ferr *err);
 /* fsync a directory so a rename inside it is durable. */
 int fs_fsync_dir(const char *path, struct ferr *err);

@@ -82,7 +82,10 @@ static int walk(int rootfd, const char *path, int flags, mode_t mode)
 		int have = fstatat(stack[depth], name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 		if (!have && errno != ENOENT)
 			break;
-		if (have && S_ISLNK(st.st_mode) && !(last && (flags & O_NOFOLLOW))) {
+		/* O_CREAT|O_EXCL never follows a final symlink, even a dangling
+		 * one: open(2) fails with EEXIST, and so does the walk. */
+		bool nofollow = (flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL));
+		if (have && S_ISLNK(st.st_mode) && !(last && nofollow)) {
 			if (++links > MAX_LINKS) {
 				errno = ELOOP;
 				break;
@@ -130,29 +133,46 @@ static int walk(int rootfd, const char *path, int flags, mode_t mode)
 	return result;
 }
 
+/* Does openat2(RESOLVE_IN_ROOT) work here? Asked once with a harmless
+ * call: ENOSYS on kernels before 5.6, EPERM or ENOSYS under seccomp filters
+ * that do not know it. Deciding from a real call's errno would be wrong:
+ * EPERM is also what open() says for an immutable file. */
+static bool openat2_works(void)
+{
+	/* Threads may race to probe: each gets the same answer. */
+	int have = __atomic_load_n(&have_openat2, __ATOMIC_RELAXED);
+	if (have < 0) {
+		struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
+		long fd = sys_openat2(AT_FDCWD, "/", &how);
+		have = fd >= 0;
+		if (fd >= 0)
+			close((int)fd);
+		__atomic_store_n(&have_openat2, have, __ATOMIC_RELAXED);
+	}
+	return have > 0;
+}
+
 static int open_raw(int rootfd, const char *path, int flags, mode_t mode)
 {
-	if (!inroot_force_walk && have_openat2 != 0) {
-		struct open_how how = {
-			.flags = (unsigned long long)(flags | O_CLOEXEC),
-			.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-		};
-		for (;;) {
-			long fd = sys_openat2(rootfd, path[0] ? path : ".", &how);
-			if (fd >= 0) {
-				have_openat2 = 1;
-				return (int)fd;
-			}
-			if (errno == EAGAIN) /* a concurrent rename raced the lookup */
-				continue;
-			if (errno != ENOSYS && errno != EPERM)
-				return -1;
-			break; /* no openat2 (or seccomp forbids it): walk */
-		}
-		have_openat2 = 0;
+	if (inroot_force_walk || !openat2_works())
+		return walk(rootfd, path, flags | O_CLOEXEC, mode);
+	/* openat2 wants mode 0 unless a file is created (EINVAL otherwise);
+	 * O_TMPFILE contains O_DIRECTORY's bit, so test it whole. */
+	bool creates = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+	struct open_how how = {
+		.flags = (unsigned long long)(flags | O_CLOEXEC),
+		.mode = creates ? mode : 0,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	/* EAGAIN: a concurrent rename raced the lookup; the kernel asks us to
+	 * retry. Bounded, in case something renames in a loop. */
+	for (int tries = 0;; tries++) {
+		long fd = sys_openat2(rootfd, path[0] ? path : ".", &how);
+		if (fd >= 0)
+			return (int)fd;
+		if (errno != EAGAIN || tries >= 64)
+			return -1;
 	}
-	return walk(rootfd, path, flags | O_CLOEXEC, mode);
 }
 
 int inroot_open(int rootfd, const char *path, int flags, mode_t mode, struct ferr *err)
@@ -189,7 +209,7 @@ int inroot_mkdir_p(int rootfd, const char *path, mode_t mode, struct ferr *err)
 	_cleanup_free_ char *leaf = NULL;
 	_cleanup_free_ char *dir = path_dirname(path);
 	_cleanup_close_ int pfd = -1;
-	if (strcmp(dir, ".") && strcmp(dir, "/")) {
+	if (strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0) {
 		pfd = inroot_mkdir_p(rootfd, dir, mode, err);
 		if (pfd < 0)
 			return -1;

@@ -1,17 +1,28 @@
 #include "base/json.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cleanup.h"
 #include "base/fs.h"
 
 json_t *json_load_path(const char *path, struct ferr *err)
 {
+	/* Open the file here rather than in json_load_file() so that a missing
+	 * or unreadable file is told apart from bad content, with its errno. */
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f) {
+		ferr_setc(err, errno == ENOENT ? FERR_NOTFOUND : FERR_GENERIC, errno, "open %s", path);
+		return NULL;
+	}
 	json_error_t je;
-	json_t *j = json_load_file(path, JSON_DECODE_ANY, &je);
+	errno = 0;
+	json_t *j = json_loadf(f, JSON_DECODE_ANY, &je);
 	if (!j) {
-		if (je.line <= 0)
-			ferr_setc(err, FERR_NOTFOUND, 0, "%s: %s", path, je.text);
+		if (ferror(f))
+			ferr_set(err, errno ? errno : EIO, "read %s", path);
 		else
 			ferr_setc(err, FERR_INVALID, 0, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
 	}

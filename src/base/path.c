@@ -80,7 +80,11 @@ bool path_is_inside(const char *root, const char *path)
 	else if (strcmp(r, ".") == 0)
 		inside = strcmp(p, "..") != 0 && !str_starts_with(p, "../");
 	else
-		inside = strncmp(r, p, lr) == 0 && (p[lr] == '\0' || p[lr] == '/');
+		/* A relative root made of ".." only ("..", "../..") is a prefix
+		 * of paths that climb further ("../../x"): those are outside. */
+		inside = strncmp(r, p, lr) == 0 && (p[lr] == '\0' || p[lr] == '/') &&
+			 !(p[lr] == '/' && strncmp(p + lr + 1, "..", 2) == 0 &&
+			   (p[lr + 3] == '/' || p[lr + 3] == '\0'));
 	free(r);
 	free(p);
 	return inside;

@@ -17,7 +17,8 @@ static long long now_ms(void)
 static void draw(struct progress *p)
 {
 	if (p->total) {
-		int pct = (int)(p->done * 100 / p->total);
+		uint64_t done = p->done < p->total ? p->done : p->total;
+		int pct = (int)(done * 100 / p->total);
 		int bar = pct * 30 / 100;
 		fprintf(stderr, "\r%-24.24s [%.*s%*s] %3d%% %6.1f MB", p->label, bar,
 		        "##############################", 30 - bar, "", pct, (double)p->done / 1e6);

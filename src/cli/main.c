@@ -1,5 +1,6 @@
 /* ferry: carry containerised scientific applications anywhere, run them
  * without root. This file only dispatches; the work is in libferry. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,7 +33,7 @@ static const struct cli_command *const commands[] = {
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static const char global_usage[] =
-	"Usage: ferry [-q|-v|-vv] COMMAND [ARGS...]\n"
+	"Usage: ferry [-q|-v|-vv] [--json] COMMAND [ARGS...]\n"
 	"       ferry --version | --help\n"
 	"\n"
 	"Carry containerised scientific applications to any Linux machine and run\n"
@@ -41,6 +42,7 @@ static const char global_usage[] =
 	"Options:\n"
 	"  -q, --quiet     print errors only\n"
 	"  -v, --verbose   say more (-vv: debug)\n"
+	"  --json          machine-readable output (listing and inspect commands)\n"
 	"  -h, --help      show this help\n"
 	"  --version       print the version\n"
 	"\n"
@@ -94,6 +96,60 @@ static void print_global_usage(FILE *f)
 	fputs("\nRun 'ferry help COMMAND' for a command's options.\n", f);
 }
 
+/* Edit distance, for "did you mean" on a mistyped command name. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 32 || lb > 32)
+		return (size_t)-1;
+	size_t row[33];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+static int unknown_command(const char *name)
+{
+	const struct cli_command *best = NULL;
+	size_t best_d = 3; /* suggest only close names */
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		size_t d = distance(name, commands[i]->name);
+		if (d < best_d) {
+			best_d = d;
+			best = commands[i];
+		}
+	}
+	if (best)
+		return cli_usage_error(NULL, "unknown command '%s' (did you mean '%s'?)", name, best->name);
+	return cli_usage_error(NULL, "unknown command '%s'", name);
+}
+
+/* Output that could not be written (a full disk, a closed pipe) is an
+ * error, not a silent success. */
+static int check_stdout(int rc)
+{
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return rc;
+	if (errno == EPIPE)
+		return rc;
+	fprintf(stderr, "ferry: write error: %s\n", strerror(errno ? errno : EIO));
+	return rc ? rc : EXIT_ERR;
+}
+
 static int cmd_help_main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -102,6 +158,8 @@ static int cmd_help_main(int argc, char **argv)
 	}
 	if (argc > 2)
 		return cli_usage_error("help", "too many arguments");
+	if (cli_is_help(argv[1]))
+		return cli_help(&cmd_help);
 	const struct cli_command *c = cli_find(argv[1]);
 	if (!c)
 		return cli_usage_error("help", "unknown command '%s'", argv[1]);
@@ -116,7 +174,7 @@ static int cmd_version_main(int argc, char **argv)
 	return EXIT_OK;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -127,6 +185,8 @@ int main(int argc, char **argv)
 			log_level = log_level < LOG_INFO ? LOG_INFO : LOG_DEBUG;
 		else if (!strcmp(a, "-vv"))
 			log_level = LOG_DEBUG;
+		else if (!strcmp(a, "--json"))
+			cli_json = true;
 		else if (cli_is_help(a)) {
 			print_global_usage(stdout);
 			return EXIT_OK;
@@ -141,11 +201,14 @@ int main(int argc, char **argv)
 	}
 	const struct cli_command *c = cli_find(argv[i]);
 	if (!c)
-		return cli_usage_error(NULL, "unknown command '%s'", argv[i]);
+		return unknown_command(argv[i]);
 	/* `ferry CMD --help` works the same for every command. */
 	if (argc - i == 2 && cli_is_help(argv[i + 1]))
 		return cli_help(c);
-	int rc = c->main(argc - i, argv + i);
-	fflush(stdout);
-	return rc;
+	return c->main(argc - i, argv + i);
+}
+
+int main(int argc, char **argv)
+{
+	return check_stdout(run(argc, argv));
 }

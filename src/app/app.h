@@ -1,0 +1,144 @@
+/* Boutiques: descriptors validated, invocations checked, command lines built
+ * exactly as bosh 0.5.33 builds them, tools launched, provenance recorded.
+ * doc/app.md says where ferry follows bosh and where it deliberately does
+ * not; reference/boutiques.md (shared) describes bosh itself.
+ *
+ * Descriptors and invocations are jansson objects: the format is JSON and
+ * bosh's semantics are defined on the JSON values (Python's str() of them),
+ * so ferry keeps them as they are instead of copying them into structs. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/resource.h>
+#include <jansson.h>
+
+#include "base/err.h"
+
+/* One validation problem: where (a JSON path such as "inputs[3].value-key",
+ * "" for the top level) and what. `msg` is bosh's message verbatim, alignment
+ * padding included ("   KeyError: ..."), so scripts written against bosh's
+ * output keep matching; cli/ trims the padding when it prints. */
+struct app_problem {
+	char *path;
+	char *msg;
+};
+
+struct app_problems {
+	struct app_problem *v;
+	size_t n, cap;
+};
+
+void app_problems_add(struct app_problems *p, const char *path, const char *fmt, ...)
+	FERR_PRINTF(3, 4);
+void app_problems_free(struct app_problems *p);
+
+/* Load a descriptor or invocation: a file path, "-" for stdin, or (as bosh
+ * allows) the JSON object itself when the argument starts with "{". */
+json_t *app_load_json(const char *path, struct ferr *err);
+
+/* Validate a descriptor: JSON-schema (draft-04) against Boutiques' schema
+ * 0.5, then, when that passes, every Boutiques rule bosh checks, in bosh's
+ * order. Returns the number of problems (0: valid). */
+size_t app_validate_descriptor(const json_t *desc, struct app_problems *out);
+
+/* The invocation schema: the descriptor's own `invocation-schema` if it has
+ * one, else the one bosh generates (generateInvocationSchema). New ref. */
+json_t *app_invocation_schema(const json_t *desc);
+json_t *app_invocation_schema_generate(const json_t *desc);
+
+/* A copy of the invocation with `default-value`s filled in for absent or
+ * null inputs (bosh's addDefaultValues), and remaining nulls dropped. */
+json_t *app_invocation_with_defaults(const json_t *desc, const json_t *inv);
+
+/* Validate an invocation (defaults already added) against the invocation
+ * schema, plus the group rules bosh leaves unenforced (all-or-none,
+ * value-requires, value-disables). Returns the number of problems. */
+size_t app_validate_invocation(const json_t *desc, const json_t *inv, struct app_problems *out);
+
+/* Draft-04 JSON-schema validation of any instance (used for both the
+ * descriptor and invocations; exposed for tests and fuzzing). */
+size_t app_json_schema_validate(const json_t *schema, const json_t *instance,
+				struct app_problems *out);
+
+/* A job: the command line bosh would build and the output paths. */
+struct app_job {
+	json_t *inputs;  /* id -> value, defaults filled, nulls dropped */
+	json_t *outputs; /* id -> path (string), as `bosh evaluate output-files/` */
+	char *cmdline;
+};
+
+enum {
+	APP_WRITE_CONFIG = 1, /* write file-template config files (bosh does, even in simulate) */
+};
+
+/* Build the job for a valid descriptor and a validated invocation (defaults
+ * already added). Config files are written relative to the current
+ * directory when APP_WRITE_CONFIG is set. */
+int app_job_build(struct app_job *job, const json_t *desc, const json_t *inv, unsigned flags,
+		  struct ferr *err);
+void app_job_free(struct app_job *job);
+
+/* An example invocation: required inputs (and with `complete`, optional
+ * ones too), valid against the invocation schema. `seed` makes it
+ * reproducible. New ref, or NULL with err when none could be made. */
+json_t *app_example(const json_t *desc, bool complete, unsigned seed, struct ferr *err);
+
+/* Python's formatting rules that bosh's output depends on. Exposed for
+ * tests. Each appends to / returns malloc'd text. */
+char *app_shlex_quote(const char *s);
+char *app_py_float_repr(double x);
+char *app_py_str(const json_t *v);  /* str(v) */
+char *app_py_repr(const json_t *v); /* repr(v), objects as OrderedDict([...]) */
+
+/* ---- launch ---- */
+
+struct app_bind {
+	char *host;
+	char *cont;
+	bool ro;
+};
+
+struct app_launch_opts {
+	const char *desc_arg;        /* as given on the command line (provenance) */
+	struct app_bind *binds;      /* -v HOST:CONT[:ro] */
+	size_t nbinds;
+	bool no_container;
+	bool no_pull;
+	bool insecure;                /* plain HTTP / unverified TLS for the image's registry */
+	bool skip_data_collection;
+	const json_t *provenance;    /* --provenance object, or NULL */
+	bool quiet;                  /* no summary */
+};
+
+struct app_result {
+	int exit_code;        /* the tool's status (128+N for a signal) */
+	bool started;         /* false: ferry failed before the tool ran */
+	char *error_message;  /* error-codes description, "" if none */
+	json_t *found;        /* [ "path (id, Required)" ] */
+	json_t *missing;      /* [ "path (id, Required)" ] */
+	json_t *found_map;    /* id -> path */
+	json_t *missing_map;  /* id -> path */
+	char *record_path;    /* provenance record written, or NULL */
+	char *container_location;
+	char *image_digest;   /* manifest digest of the image run, or NULL */
+	double wall_s, cpu_s;
+	long maxrss_kib;
+};
+
+/* Launch: validate, build, check File inputs exist, run the command line
+ * with the descriptor's shell (in the descriptor's image, or on the host
+ * with no_container or when the descriptor names no image), check outputs,
+ * write the provenance record. The tool's stdout and stderr are passed
+ * through (and kept for the record). Returns 0 when the tool ran (its
+ * status in res->exit_code), <0 with err when ferry failed before. */
+int app_launch(const json_t *desc, const json_t *inv, const struct app_launch_opts *opts,
+	       struct app_result *res, struct ferr *err);
+void app_result_free(struct app_result *res);
+
+/* Fetch the descriptor's image into the store (bosh's `exec prepare`).
+ * *location describes where it came from. */
+int app_pull_image(const json_t *desc, bool insecure, char **location, struct ferr *err);
+
+/* Where provenance records go: $HOME/.cache/boutiques/data (bosh's). */
+char *app_data_dir(void);

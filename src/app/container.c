@@ -1,0 +1,137 @@
+/* The seam between `ferry app launch` and ferry's own store and runtime:
+ * turn the descriptor's container-image into a reference, find the image in
+ * the store (pulling it when absent), then run argv in it with the binds,
+ * environment and working directory bosh would give a container. Kept in
+ * one file so the rest of src/app does not depend on those interfaces. */
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+
+#include "app/internal.h"
+#include "base/cleanup.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+
+/* Strip a leading "scheme://" (bosh treats it as the index). */
+static const char *strip_scheme(const char *s)
+{
+	const char *p = s;
+	while (isalnum((unsigned char)*p))
+		p++;
+	return p > s && !strncmp(p, "://", 3) ? p + 3 : s;
+}
+
+static bool is_docker_hub(const char *host)
+{
+	return !*host || !strcmp(host, "index.docker.io") || !strcmp(host, "docker.io") ||
+	       !strcmp(host, "registry-1.docker.io") || !strcmp(host, "registry.hub.docker.com");
+}
+
+/* docker's rule: the first component names a registry if it has a '.' or a
+ * ':' or is "localhost". */
+static bool has_registry(const char *image)
+{
+	const char *sl = strchr(image, '/');
+	if (!sl)
+		return false;
+	size_t n = (size_t)(sl - image);
+	return memchr(image, '.', n) || memchr(image, ':', n) || (n == 9 && !strncmp(image, "localhost", 9));
+}
+
+char *app_image_ref(const char *image, const char *index)
+{
+	const char *img = strip_scheme(image);
+	_cleanup_free_ char *idx = xstrdup(strip_scheme(index ? index : ""));
+	size_t L = strlen(idx);
+	while (L && idx[L - 1] == '/')
+		idx[--L] = '\0';
+	if (is_docker_hub(idx) || has_registry(img))
+		return xstrdup(img);
+	return xasprintf("%s/%s", idx, img);
+}
+
+/* launch: the stored image if there is one, else pull it (bosh pulls on
+ * every launch; ferry's store makes that unnecessary: `ferry app pull`
+ * refreshes a tag). */
+static int find_or_pull(struct store *st, const char *ref, bool no_pull, bool insecure, bool always,
+			struct image_info **info, char **location, struct ferr *err)
+{
+	if (!always && store_resolve(st, ref, info, err) == 0) {
+		*location = xstrdup("Local copy");
+		return 0;
+	}
+	if (!always && (err->code != FERR_NOTFOUND || no_pull))
+		return ferr_wrap(err, "image %s", ref);
+	ferr_clear(err);
+	struct pull_opts po = { NULL, insecure, false };
+	if (store_pull(st, ref, &po, NULL, err) < 0)
+		return ferr_wrap(err, "pulling %s", ref);
+	if (store_resolve(st, ref, info, err) < 0)
+		return ferr_wrap(err, "image %s", ref);
+	*location = xasprintf("Pulled from %s", ref);
+	return 0;
+}
+
+int app_container_pull(const char *type, const char *image, const char *index, bool insecure, char **digest,
+		       char **location, struct ferr *err)
+{
+	(void)type;
+	_cleanup_free_ char *ref = app_image_ref(image, index);
+	struct store *st = NULL;
+	if (store_open(&st, err) < 0)
+		return -1;
+	struct image_info *info = NULL;
+	int r = find_or_pull(st, ref, false, insecure, true, &info, location, err);
+	if (r == 0 && info) {
+		*digest = xstrdup(info->manifest_digest);
+		image_info_free(info);
+	}
+	store_close(st);
+	return r;
+}
+
+int app_container_run(const struct app_container_req *req, int *status, struct rusage *ru, char **digest,
+		      char **location, struct ferr *err)
+{
+	_cleanup_free_ char *ref = app_image_ref(req->image, req->index);
+	struct store *st = NULL;
+	if (store_open(&st, err) < 0)
+		return -1;
+	struct image_info *info = NULL;
+	if (find_or_pull(st, ref, req->no_pull, req->insecure, false, &info, location, err) < 0) {
+		store_close(st);
+		return -1;
+	}
+	if (!info) {
+		store_close(st);
+		return ferr_set(err, 0, "image %s: not found", ref);
+	}
+	*digest = xstrdup(info->manifest_digest);
+	/* The image's own settings, borrowed from the store's record of it. */
+	struct run_image_config cfg = { info->config.env, info->config.entrypoint, info->config.cmd,
+					info->config.workdir };
+	struct run_bind *binds = xcalloc(req->nbinds + 1, sizeof *binds);
+	for (size_t i = 0; i < req->nbinds; i++)
+		binds[i] = (struct run_bind){ req->binds[i].host, req->binds[i].cont, req->binds[i].ro };
+	struct run_spec spec;
+	memset(&spec, 0, sizeof spec);
+	spec.rootfs = info->rootfs;
+	spec.image = &cfg;
+	spec.argv = req->argv;
+	/* Like `docker run` (bosh's default) and bosh's `singularity exec
+	 * --cleanenv`: the host's environment does not leak into the tool. */
+	spec.cleanenv = true;
+	spec.env = req->env;
+	spec.binds = binds;
+	spec.n_binds = req->nbinds;
+	spec.pwd = req->cwd;
+	spec.stdout_fd = req->out_fd;
+	spec.stderr_fd = req->err_fd;
+	int r = runtime_run_wait(&spec, status, ru, err);
+	free(binds);
+	image_info_free(info);
+	store_close(st);
+	if (r < 0)
+		return ferr_wrap(err, "running in %s", ref);
+	return 0;
+}

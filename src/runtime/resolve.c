@@ -1,0 +1,101 @@
+/* Step 1 of the runtime: IMAGE -> root file system + image config. */
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "base/path.h"
+#include "base/str.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+
+static char **strv_dup(char **v)
+{
+	if (!v)
+		return NULL;
+	char **out = xcalloc(1, sizeof *out);
+	for (; *v; v++)
+		strv_push(&out, *v);
+	return out;
+}
+
+static bool looks_like_path(const char *s)
+{
+	return s[0] == '/' || !strcmp(s, ".") || !strcmp(s, "..") || str_starts_with(s, "./") ||
+	       str_starts_with(s, "../");
+}
+
+/* A directory holding rootfs/ and config.json (a store record images/<hex>/,
+ * or a copy of one) carries its config; any other directory is a plain root. */
+static int resolve_dir(const char *dir, struct run_image *r, struct ferr *err)
+{
+	_cleanup_free_ char *sub = path_join(dir, "rootfs");
+	_cleanup_free_ char *cfg = path_join(dir, "config.json");
+	if (fs_is_dir(sub) && fs_exists(cfg)) {
+		if (runtime_image_config_load(cfg, &r->config, err) < 0)
+			return -1;
+		r->have_config = true;
+		r->rootfs = steal_ptr(&sub);
+	} else {
+		r->rootfs = xstrdup(dir);
+	}
+	return 0;
+}
+
+/* IMAGE → root file system + image config, in this order:
+ *   a path (starts with / ./ ../) → that directory;
+ *   a reference stored in FERRY_STORE_PATH or FERRY_HOME → its tree;
+ *   an existing directory of that name → the directory;
+ *   otherwise pull it (unless --no-pull) and use the stored tree. */
+int runtime_resolve_image(const char *image, bool no_pull, struct run_image *r, struct ferr *err)
+{
+	memset(r, 0, sizeof *r);
+	if (looks_like_path(image)) {
+		if (!fs_is_dir(image))
+			return ferr_setc(err, FERR_NOTFOUND, 0, "image %s: no such directory", image);
+		return resolve_dir(image, r, err);
+	}
+	struct store *st = NULL;
+	if (store_open(&st, err) < 0) {
+		if (fs_is_dir(image))
+			return ferr_clear(err), resolve_dir(image, r, err);
+		return ferr_wrap(err, "image %s", image);
+	}
+	struct image_info *info = NULL;
+	int rc = store_resolve(st, image, &info, err);
+	if (rc < 0 && err->code == FERR_NOTFOUND && fs_is_dir(image)) {
+		store_close(st);
+		ferr_clear(err);
+		return resolve_dir(image, r, err);
+	}
+	if (rc < 0 && err->code == FERR_NOTFOUND && !no_pull) {
+		ferr_clear(err);
+		struct pull_opts o = {0};
+		_cleanup_free_ char *digest = NULL;
+		rc = store_pull(st, image, &o, &digest, err);
+		if (rc == 0)
+			rc = store_resolve(st, digest, &info, err);
+	} else if (rc < 0 && err->code == FERR_NOTFOUND) {
+		ferr_hint(err, "pull it with 'ferry pull %s', or drop --no-pull", image);
+	}
+	if (rc < 0) {
+		store_close(st);
+		return -1; /* the store's messages name the image */
+	}
+	r->rootfs = xstrdup(info->rootfs);
+	r->config.env = strv_dup(info->config.env);
+	r->config.entrypoint = strv_dup(info->config.entrypoint);
+	r->config.cmd = strv_dup(info->config.cmd);
+	r->config.workdir = info->config.workdir ? xstrdup(info->config.workdir) : NULL;
+	r->have_config = true;
+	image_info_free(info);
+	store_close(st);
+	return 0;
+}
+
+void runtime_image_free(struct run_image *r)
+{
+	free(r->rootfs);
+	runtime_image_config_free(&r->config);
+	memset(r, 0, sizeof *r);
+}
+

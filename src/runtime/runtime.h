@@ -1,0 +1,118 @@
+/* The runtime: run a command in an image root without privileges.
+ *
+ * How `ferry exec IMAGE CMD` becomes a process (DESIGN.md, Runtime):
+ *   unshare(CLONE_NEWUSER|CLONE_NEWNS), map the caller's ids, assemble the
+ *   new root (the image read-only under a tmpfs overlay, default and user
+ *   binds, generated /etc/passwd and /etc/group), pivot_root, chdir, set the
+ *   environment, PR_SET_NO_NEW_PRIVS, execve.
+ *
+ * Callers describe the container with a struct run_spec and never see
+ * namespaces. runtime_exec() replaces the calling process; runtime_run_wait()
+ * forks, runs the same child path and waits (for `ferry app launch`). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/resource.h>
+
+#include "base/err.h"
+
+/* What an image's config says about how to run it (OCI image config
+ * "config" object). Every member may be NULL. Vectors are NULL-terminated. */
+struct run_image_config {
+	char **env;        /* "NAME=value" */
+	char **entrypoint;
+	char **cmd;
+	char *workdir;
+};
+
+struct run_bind {
+	char *src; /* host path */
+	char *dst; /* path inside the container */
+	bool ro;
+};
+
+struct run_spec {
+	const char *rootfs;                    /* image root directory (never written) */
+	const struct run_image_config *image;  /* NULL for a plain directory */
+	char **argv;                           /* command and arguments; argv[0] searched in the container's PATH */
+	bool shell;                            /* ignore argv: $SHELL if the image has it, else /bin/bash, else /bin/sh */
+
+	/* Environment (order documented in doc/run.md). */
+	bool cleanenv;    /* start from the image's ENV + HOME USER TERM LANG */
+	char **env;       /* -e NAME=value (or NAME: take the host's value) */
+	char **env_files; /* --env-file FILE, read on the host */
+
+	/* File system. */
+	struct run_bind *binds; /* -B, FERRY_BIND (already parsed) */
+	size_t n_binds;
+	bool no_home;         /* do not bind $HOME */
+	const char *home_src; /* --home SRC[:DST]; NULL: $HOME at the same path */
+	const char *home_dst;
+	bool contain;         /* private /tmp and /var/tmp, empty home, no cwd bind */
+	const char *pwd;      /* --pwd DIR; NULL: host cwd if visible, else WorkingDir, else / */
+	bool writable_tmpfs;  /* root writable, changes discarded at exit */
+	unsigned long long tmpfs_size; /* bytes; 0: the kernel's default (half of RAM) */
+	const char *scratch;  /* --scratch DIR: writable layer on disk */
+	bool fakeroot;        /* map the caller to uid/gid 0 inside */
+	bool gpu;             /* --gpu/--nv: host NVIDIA driver */
+
+	/* runtime_run_wait only: fds the child puts on its stdout/stderr
+	 * (dup2 before entering); 0 means inherit the caller's. */
+	int stdout_fd;
+	int stderr_fd;
+};
+
+/* Parse "SRC[:DST[:ro|rw]][,SRC...]" (as -B and FERRY_BIND) and append to
+ * *binds. A missing DST means SRC. Relative SRC is made absolute against the
+ * current directory; DST must be absolute. */
+int runtime_parse_binds(const char *text, struct run_bind **binds, size_t *n, struct ferr *err);
+void runtime_binds_free(struct run_bind *binds, size_t n);
+
+/* Read the "config" object of an OCI image config (config.json). */
+int runtime_image_config_load(const char *path, struct run_image_config *cfg, struct ferr *err);
+void runtime_image_config_free(struct run_image_config *cfg);
+
+/* An image ready to run: its root and, when known, its config. */
+struct run_image {
+	char *rootfs;
+	struct run_image_config config;
+	bool have_config; /* false for a plain directory */
+};
+/* IMAGE -> root file system + config, in this order (doc/run.md):
+ *   a path (starts with / ./ ../): that directory — a root file system, or a
+ *     directory holding rootfs/ and an OCI image config.json;
+ *   a reference stored in FERRY_STORE_PATH or FERRY_HOME;
+ *   an existing directory of that name;
+ *   otherwise pulled into the store (FERR_NOTFOUND with a hint if no_pull). */
+int runtime_resolve_image(const char *image, bool no_pull, struct run_image *out, struct ferr *err);
+void runtime_image_free(struct run_image *img);
+
+/* `run` semantics (OCI/docker): ENTRYPOINT (or `entrypoint` when non-NULL;
+ * "" clears it) followed by args if any, else by CMD (CMD is dropped when
+ * entrypoint is overridden, as docker does). Fills *argv (caller frees with
+ * strv_free); fails with FERR_USAGE when the result is empty. */
+int runtime_run_argv(const struct run_image_config *cfg, const char *entrypoint, char **args,
+		     char ***argv, struct ferr *err);
+
+/* Run spec->argv in the container, replacing the calling process. Returns
+ * only on failure: err->code FERR_NOCMD (exit 127), FERR_NOEXEC (126), any
+ * other code: ferry failed before the command (125). */
+int runtime_exec(const struct run_spec *spec, struct ferr *err);
+
+/* Same child path as runtime_exec() in a forked child; the parent forwards
+ * SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it and waits.
+ * Returns 0 with *status (as waitpid) and *ru (may be NULL) once the command
+ * ran; -1 with err filled (code as runtime_exec) when it could not start. */
+int runtime_run_wait(const struct run_spec *spec, int *status, struct rusage *ru, struct ferr *err);
+
+/* `ferry check`: what this machine allows. */
+struct runtime_check {
+	const char *name; /* "user namespaces", "overlay in a user namespace", ... */
+	bool ok;
+	char detail[512]; /* what was found */
+	char fix[512];    /* how to fix it when !ok, or "" */
+	bool required;    /* ferry cannot run containers without it */
+};
+/* Fill up to max items; returns the count. store_dir may be NULL. */
+size_t runtime_check_all(struct runtime_check *items, size_t max, const char *store_dir);
