@@ -27,6 +27,7 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/progress.h"
 #include "base/sha256.h"
 #include "base/str.h"
 #include "image/image.h"
@@ -55,6 +56,8 @@ struct registry {
 	struct endpoint *eps;
 	size_t n_eps;
 	size_t cur; /* endpoint that served the manifest */
+	bool quiet;
+	struct progress progress;
 	CURL *easy;
 	CURLSH *share;
 };
@@ -604,6 +607,7 @@ static size_t blob_write(char *p, size_t sz, size_t n, void *data)
 	}
 	sha256_update(&x->hash, p, len);
 	x->have += (int64_t)len;
+	progress_add(&x->r->progress, len);
 	return len;
 }
 
@@ -751,6 +755,13 @@ int registry_blobs(struct registry *r, struct blob_fetch *b, size_t n, struct fe
 		resp_free(&resp);
 	}
 	struct xfer *xs = xcalloc(n, sizeof *xs);
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += b[i].size > 0 ? (uint64_t)b[i].size : 0;
+	if (r->quiet)
+		memset(&r->progress, 0, sizeof r->progress);
+	else
+		progress_start(&r->progress, "downloading", total);
 	CURLM *m = curl_multi_init();
 	curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)MAX_PARALLEL);
 	for (size_t i = 0; i < n; i++) {
@@ -772,6 +783,7 @@ int registry_blobs(struct registry *r, struct blob_fetch *b, size_t n, struct fe
 				off += k;
 			}
 			xs[i].have = off;
+			progress_add(&r->progress, (uint64_t)off);
 			if (ftruncate(b[i].fd, off) < 0)
 				xs[i].have = 0;
 			if (xs[i].have == b[i].size) {
@@ -826,6 +838,7 @@ int registry_blobs(struct registry *r, struct blob_fetch *b, size_t n, struct fe
 		curl_multi_poll(m, NULL, 0, timeout, NULL);
 	}
 	curl_multi_cleanup(m);
+	progress_end(&r->progress);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		curl_slist_free_all(xs[i].hdrs);
@@ -874,6 +887,7 @@ int registry_open(struct registry **out, const struct image_ref *ref, const stru
 	struct registry *r = xcalloc(1, sizeof *r);
 	r->name = xstrdup(ref->registry);
 	r->repo = xstrdup(ref->repo);
+	r->quiet = o && o->quiet;
 	r->easy = curl_easy_init();
 	r->share = curl_share_init();
 	curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
