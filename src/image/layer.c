@@ -15,8 +15,6 @@
  * remove them (as Charliecloud does). Devices, FIFOs and sockets cannot be
  * created without privilege and are useless in an image: skipped, with one
  * warning per layer. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,6 +29,7 @@
 #include "base/path.h"
 #include "base/sha256.h"
 #include "base/str.h"
+#include "image/netlibs.h"
 #include "image/decomp.h"
 #include "image/image.h"
 
@@ -475,6 +474,8 @@ static int extract_entry(struct extract *x, struct archive_entry *e, struct ferr
 int layer_extract(int blobfd, const char *diff_id, int rootfd, int filesfd, struct layer_stats *stats,
 	struct ferr *err)
 {
+	if (netlibs_load(err) < 0)
+		return ferr_wrap(err, "extract layer %s", diff_id ? diff_id : "");
 	struct layer_stats dummy;
 	struct extract x = { .rootfd = rootfd, .filesfd = filesfd, .cached_fd = -1, .stats = stats ? stats : &dummy };
 	memset(x.stats, 0, sizeof *x.stats);

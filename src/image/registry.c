@@ -16,7 +16,6 @@
  * Robustness: 429, 5xx and broken connections are retried with exponential
  * backoff, honouring Retry-After; an interrupted blob resumes with a Range
  * request from what it already has; every blob is hashed while it streams. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -30,6 +29,7 @@
 #include "base/progress.h"
 #include "base/sha256.h"
 #include "base/str.h"
+#include "image/netlibs.h"
 #include "image/image.h"
 #include "image/internal.h"
 
@@ -878,12 +878,8 @@ static void ep_init(struct endpoint *ep, const char *url_or_host, bool insecure,
 
 int registry_open(struct registry **out, const struct image_ref *ref, const struct pull_opts *o, struct ferr *err)
 {
-	static bool curl_ready;
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return ferr_set(err, 0, "libcurl initialisation failed");
-		curl_ready = true;
-	}
+	if (netlibs_load(err) < 0)
+		return ferr_wrap(err, "registry %s", ref->registry);
 	struct registry *r = xcalloc(1, sizeof *r);
 	r->name = xstrdup(ref->registry);
 	r->repo = xstrdup(ref->repo);
