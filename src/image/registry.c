@@ -553,6 +553,7 @@ struct xfer {
 	bool checked;    /* status looked at */
 	long status;
 	int attempts;
+	int reauths;
 	long long not_before_ms;
 	bool active, finished;
 	char retry_after[32];
@@ -697,8 +698,11 @@ static void xfer_done(struct xfer *x, CURLM *m, CURLcode c)
 		x->b->done = !x->b->failed;
 		return;
 	}
-	if (c == CURLE_OK && x->status == 401 && !ep->auth_tried) {
-		/* token expired or first contact: one more challenge round */
+	if (c == CURLE_OK && x->status == 401 && x->reauths < 3) {
+		/* Bearer tokens are short-lived (Docker Hub: 5 min) and a queued
+		 * blob may start after its token expired: answer the challenge again. */
+		x->reauths++;
+		ep->auth_tried = false;
 		struct resp resp = { 0 };
 		resp.max_body = 65536;
 		_cleanup_free_ char *path = xasprintf("/v2/%s/blobs/%s", x->r->repo, x->b->digest);
