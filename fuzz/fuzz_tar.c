@@ -17,6 +17,12 @@
 
 static char base[256];
 
+static void cleanup(void)
+{
+	struct ferr err = FERR_INIT;
+	fs_rm_rf(base, &err);
+}
+
 static int count_entries(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -37,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char p[300];
 		snprintf(p, sizeof p, "%s/sentinel", base);
 		fs_mkdir_p(p, 0755, &err);
+		atexit(cleanup);
 	}
 	char root[300], sentinel[300];
 	snprintf(root, sizeof root, "%s/root", base);

@@ -26,6 +26,7 @@
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/progress.h"
 #include "base/sha256.h"
 #include "base/str.h"
 #include "image/netlibs.h"
@@ -55,6 +56,8 @@ struct registry {
 	struct endpoint *eps;
 	size_t n_eps;
 	size_t cur; /* endpoint that served the manifest */
+	bool quiet;
+	struct progress progress;
 	CURL *easy;
 	CURLSH *share;
 };
@@ -550,6 +553,7 @@ struct xfer {
 	bool checked;    /* status looked at */
 	long status;
 	int attempts;
+	int reauths;
 	long long not_before_ms;
 	bool active, finished;
 	char retry_after[32];
@@ -604,6 +608,7 @@ static size_t blob_write(char *p, size_t sz, size_t n, void *data)
 	}
 	sha256_update(&x->hash, p, len);
 	x->have += (int64_t)len;
+	progress_add(&x->r->progress, len);
 	return len;
 }
 
@@ -693,8 +698,11 @@ static void xfer_done(struct xfer *x, CURLM *m, CURLcode c)
 		x->b->done = !x->b->failed;
 		return;
 	}
-	if (c == CURLE_OK && x->status == 401 && !ep->auth_tried) {
-		/* token expired or first contact: one more challenge round */
+	if (c == CURLE_OK && x->status == 401 && x->reauths < 3) {
+		/* Bearer tokens are short-lived (Docker Hub: 5 min) and a queued
+		 * blob may start after its token expired: answer the challenge again. */
+		x->reauths++;
+		ep->auth_tried = false;
 		struct resp resp = { 0 };
 		resp.max_body = 65536;
 		_cleanup_free_ char *path = xasprintf("/v2/%s/blobs/%s", x->r->repo, x->b->digest);
@@ -751,6 +759,13 @@ int registry_blobs(struct registry *r, struct blob_fetch *b, size_t n, struct fe
 		resp_free(&resp);
 	}
 	struct xfer *xs = xcalloc(n, sizeof *xs);
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += b[i].size > 0 ? (uint64_t)b[i].size : 0;
+	if (r->quiet)
+		memset(&r->progress, 0, sizeof r->progress);
+	else
+		progress_start(&r->progress, "downloading", total);
 	CURLM *m = curl_multi_init();
 	curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)MAX_PARALLEL);
 	for (size_t i = 0; i < n; i++) {
@@ -772,6 +787,7 @@ int registry_blobs(struct registry *r, struct blob_fetch *b, size_t n, struct fe
 				off += k;
 			}
 			xs[i].have = off;
+			progress_add(&r->progress, (uint64_t)off);
 			if (ftruncate(b[i].fd, off) < 0)
 				xs[i].have = 0;
 			if (xs[i].have == b[i].size) {
@@ -826,6 +842,7 @@ int registry_blobs(struct registry *r, struct blob_fetch *b, size_t n, struct fe
 		curl_multi_poll(m, NULL, 0, timeout, NULL);
 	}
 	curl_multi_cleanup(m);
+	progress_end(&r->progress);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		curl_slist_free_all(xs[i].hdrs);
@@ -870,6 +887,7 @@ int registry_open(struct registry **out, const struct image_ref *ref, const stru
 	struct registry *r = xcalloc(1, sizeof *r);
 	r->name = xstrdup(ref->registry);
 	r->repo = xstrdup(ref->repo);
+	r->quiet = o && o->quiet;
 	r->easy = curl_easy_init();
 	r->share = curl_share_init();
 	curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);

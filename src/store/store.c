@@ -396,6 +396,15 @@ static bool image_present(const char *root, const char *digest)
 	return fs_is_dir(d);
 }
 
+/* In FERRY_HOME or any read-only store. */
+static bool image_anywhere(struct store *st, const char *digest)
+{
+	for (char **r = st->ro; r && *r; r++)
+		if (image_present(*r, digest))
+			return true;
+	return image_present(st->home, digest);
+}
+
 static int pull(struct store *st, const struct image_ref *ref, const struct pull_opts *o, char **out,
 	struct ferr *err)
 {
@@ -423,7 +432,7 @@ static int pull(struct store *st, const struct image_ref *ref, const struct pull
 	if (rc == 0) {
 		_cleanup_free_ char *viaidx = indexed_manifest(st, top, &plat);
 		const char *cand = viaidx ? viaidx : top;
-		if (image_present(st->home, cand)) {
+		if (image_anywhere(st, cand)) {
 			mdigest = xstrdup(cand);
 			goto refs;
 		}
@@ -442,7 +451,7 @@ static int pull(struct store *st, const struct image_ref *ref, const struct pull
 				rc = store_blob_bytes(st, top, body, len, err);
 			}
 			image_manifest_free(&m);
-			if (rc == 0 && image_present(st->home, mdigest))
+			if (rc == 0 && image_anywhere(st, mdigest))
 				goto refs;
 			_cleanup_free_ char *mt2 = NULL;
 			if (rc == 0)
@@ -626,12 +635,20 @@ int store_resolve(struct store *st, const char *refstr, struct image_info **out,
 		_cleanup_free_ char *dg = read_ref(rp);
 		if (!dg && ref.digest && image_present(*r, ref.digest))
 			dg = xstrdup(ref.digest);
-		if (!dg || !image_present(*r, dg))
+		if (!dg)
+			continue;
+		/* The tree may live in another store: a pull that found the image
+		 * in a read-only store records only the reference in FERRY_HOME. */
+		const char *where = NULL;
+		for (char **r2 = rs; *r2 && !where; r2++)
+			if (image_present(*r2, dg))
+				where = *r2;
+		if (!where)
 			continue;
 		found = true;
-		rc = load_info(*r, dg, name, out, err);
+		rc = load_info(where, dg, name, out, err);
 		if (rc == 0)
-			(*out)->readonly_store = *r != rs[strv_len(rs) - 1];
+			(*out)->readonly_store = where != rs[strv_len(rs) - 1];
 		break;
 	}
 	if (!found) {

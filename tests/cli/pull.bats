@@ -326,3 +326,33 @@ start_proxy() { # ARGS...: flaky-proxy in front of the HTTP registry; sets PROXY
 	[ -d "$shared/images" ] && [ -n "$(ls "$shared/images")" ]
 	chmod -R u+w "$shared"
 }
+
+@test "FERRY_STORE_PATH: pulling an image a read-only store has downloads nothing" {
+	registry_trust
+	"$FERRY" pull "$REGISTRY/busybox" >/dev/null
+	shared=$BATS_TEST_TMPDIR/shared-store
+	mv "$FERRY_HOME" "$shared"
+	chmod -R a-w "$shared"
+	export FERRY_HOME=$BATS_TEST_TMPDIR/own FERRY_STORE_PATH=$shared
+	before=$(grep -c '"GET /v2/busybox/blobs/' "$REGISTRY_LOG" || true)
+	run "$FERRY" pull "$REGISTRY/busybox"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '"GET /v2/busybox/blobs/' "$REGISTRY_LOG")" -eq "$before" ]
+	[ -z "$(ls -A "$FERRY_HOME/images")" ]
+	run "$FERRY" inspect --json "$REGISTRY/busybox"
+	[ "$status" -eq 0 ]
+	[[ "$(echo "$output" | jq -r .rootfs)" == "$shared/"* ]]
+	chmod -R u+w "$shared"
+}
+
+@test "images and inspect: human output names the image, its size and layers" {
+	"$FERRY" pull "oci:$FERRY_TEST_IMAGES/layered" >/dev/null
+	run "$FERRY" images
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == NAME*DIGEST*SIZE*SHARED*PULLED ]]
+	[[ "${lines[1]}" == "oci:$FERRY_TEST_IMAGES/layered:latest"*" MB"* ]]
+	run "$FERRY" inspect "oci:$FERRY_TEST_IMAGES/layered"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Cmd          /bin/sh"* ]]
+	[ "$(echo "$output" | sed -n '/^Layers/,$p' | grep -c sha256:)" -eq 2 ]
+}
