@@ -476,7 +476,7 @@ int layer_extract(int blobfd, const char *diff_id, int rootfd, int filesfd, stru
 {
 	if (netlibs_load(err) < 0)
 		return ferr_wrap(err, "extract layer %s", diff_id ? diff_id : "");
-	struct layer_stats dummy;
+	struct layer_stats dummy = { 0 };
 	struct extract x = { .rootfd = rootfd, .filesfd = filesfd, .cached_fd = -1, .stats = stats ? stats : &dummy };
 	memset(x.stats, 0, sizeof *x.stats);
 	x.umask = umask(022);

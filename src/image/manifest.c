@@ -29,9 +29,10 @@ void image_manifest_free(struct image_manifest *m)
 
 static int copy_str(char *dst, size_t size, const char *s)
 {
-	if (!s || strlen(s) >= size)
+	size_t n = s ? strlen(s) : size;
+	if (n >= size)
 		return -1;
-	strcpy(dst, s);
+	memcpy(dst, s, n + 1);
 	return 0;
 }
 

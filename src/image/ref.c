@@ -223,9 +223,10 @@ int image_platform_parse(const char *s, struct image_platform *p, struct ferr *e
 	if (n < 2 || n > 3 || strlen(parts[0]) >= sizeof p->os || strlen(parts[1]) >= sizeof p->arch ||
 		(n == 3 && strlen(parts[2]) >= sizeof p->variant))
 		return ferr_setc(err, FERR_USAGE, 0, "invalid platform '%s' (want os/arch[/variant], e.g. linux/arm64)", s);
-	strcpy(p->os, parts[0]);
-	strcpy(p->arch, parts[1]);
+	/* Lengths checked above: these cannot truncate. */
+	snprintf(p->os, sizeof p->os, "%s", parts[0]);
+	snprintf(p->arch, sizeof p->arch, "%s", parts[1]);
 	if (n == 3)
-		strcpy(p->variant, parts[2]);
+		snprintf(p->variant, sizeof p->variant, "%s", parts[2]);
 	return 0;
 }

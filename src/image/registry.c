@@ -945,8 +945,8 @@ int registry_login_check(const char *host, const char *user, const char *passwor
 {
 	struct image_ref ref = { .registry = (char *)host, .repo = (char *)"ferry-login-check" };
 	struct pull_opts o = { .insecure = insecure };
-	struct registry *r;
-	if (registry_open(&r, &ref, &o, err) < 0)
+	struct registry *r = NULL;
+	if (registry_open(&r, &ref, &o, err) < 0 || !r)
 		return -1;
 	free(r->user);
 	free(r->password);

@@ -941,22 +941,26 @@ static bool digest_referenced(struct store *st, const char *digest)
 
 int store_rm(struct store *st, const char *refstr, struct ferr *err)
 {
-	struct image_info *info;
+	struct image_info *info = NULL;
 	char **saved = st->ro;
 	st->ro = NULL; /* read-only stores are not ours to change */
 	int rc = store_resolve(st, refstr, &info, err);
 	st->ro = saved;
-	if (rc < 0)
+	if (rc < 0 || !info)
 		return ferr_wrap(err, "rm %s", refstr);
 	/* The reference given, or every reference to the digest given. */
 	const char *hex = str_starts_with(refstr, "sha256:") ? refstr + 7 : refstr;
 	bool by_id = is_hex(hex) && strlen(hex) >= 6 && !strchr(refstr, '/') && str_starts_with(info->manifest_digest + 7, hex);
-	struct store_image *imgs;
-	size_t n;
+	struct store_image *imgs = NULL;
+	size_t n = 0;
 	saved = st->ro;
 	st->ro = NULL;
-	store_list(st, &imgs, &n, err);
+	rc = store_list(st, &imgs, &n, err);
 	st->ro = saved;
+	if (rc < 0) {
+		image_info_free(info);
+		return ferr_wrap(err, "rm %s", refstr);
+	}
 	struct image_ref ref = { 0 };
 	if (!by_id && image_ref_parse(refstr, &ref, err) < 0) {
 		store_list_free(imgs, n);
