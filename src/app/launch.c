@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
-#include <openssl/evp.h>
+#include "base/libcrypto.h"
 #include <poll.h>
 #include <pthread.h>
 #include <sys/mman.h>

@@ -19,6 +19,17 @@ int fs_mkdir_p(const char *path, mode_t mode, struct ferr *err)
 	size_t n = strlen(p);
 	while (n > 1 && p[n - 1] == '/')
 		p[--n] = '\0';
+	/* The common case is a directory that exists (every start of ferry
+	 * opens its store this way): one syscall, not one per component. */
+	if (mkdir(p, mode) == 0)
+		return 0;
+	if (errno == EEXIST) {
+		if (!fs_is_dir(p))
+			return ferr_set(err, ENOTDIR, "mkdir %s", p);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return ferr_set(err, errno, "mkdir %s", p);
 	for (char *s = p + 1; *s; s++) {
 		if (*s != '/')
 			continue;

@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include "base/libcrypto.h"
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

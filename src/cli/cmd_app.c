@@ -490,7 +490,7 @@ static int sub_test(struct opts *o)
 }
 
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include "base/libcrypto.h"
 
 static int md5_of(const char *path, char hex[33])
 {

@@ -2,7 +2,7 @@
  * it: {"auths": {"HOST": {"auth": base64("user:password")}}}), ferry's
  * registry config (mirrors, insecure) and certs.d look-ups. */
 #include <errno.h>
-#include <openssl/evp.h>
+#include "base/libcrypto.h"
 #include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>

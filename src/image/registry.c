@@ -17,7 +17,7 @@
  * backoff, honouring Retry-After; an interrupted blob resumes with a Range
  * request from what it already has; every blob is hashed while it streams. */
 #include <errno.h>
-#include <openssl/evp.h>
+#include "base/libcrypto.h"
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
