@@ -42,6 +42,7 @@ struct app_container_req {
 	struct app_bind *binds;
 	size_t nbinds;
 	int out_fd, err_fd; /* where the tool's stdout/stderr go */
+	bool warm_crypto;   /* a provenance record follows: load libcrypto meanwhile */
 };
 int app_container_run(const struct app_container_req *req, int *status, struct rusage *ru,
 		      char **digest, char **location, struct ferr *err);

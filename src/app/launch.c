@@ -637,7 +637,7 @@ int app_launch(const json_t *desc, const json_t *inv, const struct app_launch_op
 		}
 		struct app_container_req req = {
 			ctype, json_get_str(ci, "image"), json_get_str(ci, "index"), opts->no_pull, opts->insecure, argv, env, cwd,
-			binds, nb, t.wr[0], t.wr[1],
+			binds, nb, t.wr[0], t.wr[1], !opts->skip_data_collection,
 		};
 		r = app_container_run(&req, &status, &ru, &res->image_digest, &res->container_location, err);
 		free(binds);

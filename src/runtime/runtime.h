@@ -61,6 +61,13 @@ struct run_spec {
 	 * (dup2 before entering); 0 means inherit the caller's. */
 	int stdout_fd;
 	int stderr_fd;
+	/* runtime_run_wait only, optional: called in the parent right after
+	 * the fork, while the command runs, to do work the caller needs
+	 * afterwards (e.g. start a thread). After the fork, so no lock a
+	 * thread of it takes (the loader's, malloc's) can be inherited by the
+	 * child. It must return quickly. */
+	void (*while_running)(void *arg);
+	void *while_running_arg;
 };
 
 /* Parse "SRC[:DST[:ro|rw]][,SRC...]" (as -B and FERRY_BIND) and append to

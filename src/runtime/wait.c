@@ -60,6 +60,8 @@ int runtime_run_wait(const struct run_spec *spec, int *status, struct rusage *ru
 	}
 	child_pid = pid;
 	close(pfd[1]);
+	if (spec->while_running)
+		spec->while_running(spec->while_running_arg);
 	struct ferr cerr;
 	ssize_t got, total = 0;
 	while (total < (ssize_t)sizeof cerr &&
