@@ -142,3 +142,6 @@ int app_pull_image(const json_t *desc, bool insecure, char **location, struct fe
 
 /* Where provenance records go: $HOME/.cache/boutiques/data (bosh's). */
 char *app_data_dir(void);
+/* md5 of a file's content as 32 hex digits (provenance records and test
+ * assertions use bosh's md5sums); -1 with errno when it cannot be read. */
+int app_md5_file(const char *path, char hex[33]);

@@ -237,7 +237,7 @@ static int run_host(char **argv, char **add_env, const struct tee *t, int *statu
 
 /* ---- helpers ---- */
 
-static int md5_file(const char *path, char hex[33])
+int app_md5_file(const char *path, char hex[33])
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -283,7 +283,7 @@ static json_t *public_file(const char *path, int depth)
 		return json_pack("{s:s,s:o}", "file-name", name, "files", files);
 	}
 	char hex[33];
-	if (md5_file(path, hex) < 0)
+	if (app_md5_file(path, hex) < 0)
 		return json_pack("{s:s,s:b}", "file-name", name, "not_found", 1);
 	return json_pack("{s:s,s:s}", "file-name", name, "md5sum", hex);
 }

@@ -437,7 +437,6 @@ static int sub_launch(struct opts *o)
 	return rc;
 }
 
-static int md5_of(const char *path, char hex[33]);
 
 static int sub_test(struct opts *o)
 {
@@ -473,7 +472,7 @@ static int sub_test(struct opts *o)
 			char hex[33];
 			if (!path)
 				dstr_printf(&why, "%soutput '%s' missing", why.len ? "; " : "", oid);
-			else if (ref && (md5_of(path, hex) < 0 || strcmp(hex, ref)))
+			else if (ref && (app_md5_file(path, hex) < 0 || strcmp(hex, ref)))
 				dstr_printf(&why, "%soutput '%s' (%s): md5 differs from %s", why.len ? "; " : "", oid, path, ref);
 		}
 		(void)st;
@@ -487,30 +486,6 @@ static int sub_test(struct opts *o)
 	}
 	printf("%zu passed, %zu failed\n", json_array_size(tests) - failed, failed);
 	return failed ? EXIT_ERR : EXIT_OK;
-}
-
-#include <fcntl.h>
-#include "base/libcrypto.h"
-
-static int md5_of(const char *path, char hex[33])
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(c, EVP_md5(), NULL);
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		EVP_DigestUpdate(c, buf, (size_t)n);
-	close(fd);
-	unsigned char md[16];
-	unsigned len = 0;
-	EVP_DigestFinal_ex(c, md, &len);
-	EVP_MD_CTX_free(c);
-	for (int i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return n < 0 ? -1 : 0;
 }
 
 static int sub_pull(struct opts *o)
