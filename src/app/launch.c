@@ -243,17 +243,24 @@ int app_md5_file(const char *path, char hex[33])
 	if (fd < 0)
 		return -1;
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(c, EVP_md5(), NULL);
+	if (!c || EVP_DigestInit_ex(c, EVP_md5(), NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		errno = ENOMEM;
+		return -1;
+	}
 	char buf[65536];
 	ssize_t n;
 	while ((n = read(fd, buf, sizeof buf)) > 0)
 		EVP_DigestUpdate(c, buf, (size_t)n);
-	unsigned char md[16];
+	int e = errno;
+	unsigned char md[EVP_MAX_MD_SIZE] = { 0 };
 	unsigned int len = 0;
-	EVP_DigestFinal_ex(c, md, &len);
+	int ok = EVP_DigestFinal_ex(c, md, &len) == 1 && len == 16;
 	EVP_MD_CTX_free(c);
-	if (n < 0)
+	if (n < 0 || !ok) {
+		errno = n < 0 ? e : EIO;
 		return -1;
+	}
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	return 0;
