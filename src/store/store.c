@@ -661,12 +661,19 @@ int store_resolve(struct store *st, const char *refstr, struct image_info **out,
 
 /* ---- list ---------------------------------------------------------------------- */
 
+/* Inodes met in one image's tree: how many of its links are in the tree,
+ * and, for regular files, their link count and size. Open addressing. */
 struct ino_set {
-	ino_t *v;
+	struct ino_entry {
+		ino_t ino;      /* 0: free slot */
+		uint32_t links; /* links met in this tree */
+		nlink_t nlink;  /* st_nlink: links anywhere */
+		uint64_t bytes; /* regular files only, else 0 */
+	} *v;
 	size_t n, cap;
 };
 
-static bool ino_add(struct ino_set *s, ino_t ino)
+static struct ino_entry *ino_slot(struct ino_set *s, ino_t ino)
 {
 	if ((s->n + 1) * 2 > s->cap) {
 		struct ino_set old = *s;
@@ -674,22 +681,22 @@ static bool ino_add(struct ino_set *s, ino_t ino)
 		s->v = xcalloc(s->cap, sizeof *s->v);
 		s->n = 0;
 		for (size_t i = 0; i < old.cap; i++)
-			if (old.v[i])
-				ino_add(s, old.v[i]);
+			if (old.v[i].ino)
+				*ino_slot(s, old.v[i].ino) = old.v[i];
 		free(old.v);
 	}
 	size_t j = (size_t)(ino * 0x9E3779B97F4A7C15ULL) & (s->cap - 1);
-	for (; s->v[j]; j = (j + 1) & (s->cap - 1))
-		if (s->v[j] == ino)
-			return false;
-	s->v[j] = ino;
+	for (; s->v[j].ino; j = (j + 1) & (s->cap - 1))
+		if (s->v[j].ino == ino)
+			return &s->v[j];
+	s->v[j].ino = ino;
 	s->n++;
-	return true;
+	return &s->v[j];
 }
 
-/* Bytes of a tree (each inode once), and the part of it whose inodes are
- * also linked from other trees (nlink above this tree's one plus files/'s). */
-static void tree_usage(int dfd, struct ino_set *seen, uint64_t *size, uint64_t *shared)
+/* Bytes of a tree, each inode once; inodes recorded in *seen so the caller
+ * can tell which are shared (tree_shared). */
+static void tree_usage(int dfd, struct ino_set *seen, uint64_t *size)
 {
 	int fd2 = dup(dfd);
 	if (fd2 < 0)
@@ -710,18 +717,36 @@ static void tree_usage(int dfd, struct ino_set *seen, uint64_t *size, uint64_t *
 			*size += (uint64_t)sb.st_blocks * 512;
 			int c = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (c >= 0) {
-				tree_usage(c, seen, size, shared);
+				tree_usage(c, seen, size);
 				close(c);
 			}
 			continue;
 		}
-		if (!ino_add(seen, sb.st_ino))
+		struct ino_entry *ie = ino_slot(seen, sb.st_ino);
+		if (ie->links++ > 0)
 			continue;
 		*size += (uint64_t)sb.st_blocks * 512;
-		if (S_ISREG(sb.st_mode) && sb.st_nlink > 2)
-			*shared += (uint64_t)sb.st_blocks * 512;
+		if (S_ISREG(sb.st_mode)) {
+			ie->nlink = sb.st_nlink;
+			ie->bytes = (uint64_t)sb.st_blocks * 512;
+		}
 	}
 	closedir(d);
+}
+
+/* The part of a tree other images link too: a file's links beyond this
+ * tree's own and its one in files/ belong to other trees. (Identical files
+ * inside one image share an inode too, but are not "shared with other
+ * images".) */
+static uint64_t tree_shared(const struct ino_set *seen)
+{
+	uint64_t shared = 0;
+	for (size_t i = 0; i < seen->cap; i++) {
+		const struct ino_entry *ie = &seen->v[i];
+		if (ie->ino && ie->bytes && ie->nlink > (nlink_t)ie->links + 1)
+			shared += ie->bytes;
+	}
+	return shared;
 }
 
 static void list_root(const char *root, bool ro, struct store_image **out, size_t *n)
@@ -803,7 +828,8 @@ static void list_root(const char *root, bool ro, struct store_image **out, size_
 		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd >= 0) {
 			struct ino_set seen = { 0 };
-			tree_usage(dfd, &seen, &row.size, &row.shared);
+			tree_usage(dfd, &seen, &row.size);
+			row.shared = tree_shared(&seen);
 			free(seen.v);
 			close(dfd);
 		}
