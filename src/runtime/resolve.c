@@ -1,4 +1,6 @@
 /* Step 1 of the runtime: IMAGE -> root file system + image config. */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/cleanup.h"
@@ -41,18 +43,36 @@ static int resolve_dir(const char *dir, struct run_image *r, struct ferr *err)
 	return 0;
 }
 
+static bool is_oci_layout(const char *dir)
+{
+	_cleanup_free_ char *marker = path_join(dir, "oci-layout");
+	_cleanup_free_ char *index = path_join(dir, "index.json");
+	_cleanup_free_ char *sub = path_join(dir, "rootfs");
+	return fs_exists(marker) && fs_exists(index) && !fs_is_dir(sub);
+}
+
 /* IMAGE → root file system + image config, in this order:
- *   a path (starts with / ./ ../) → that directory;
+ *   a path (starts with / ./ ../) → that directory (an OCI image layout
+ *     directory is taken as oci:DIR, pulled into the store);
  *   a reference stored in FERRY_STORE_PATH or FERRY_HOME → its tree;
  *   an existing directory of that name → the directory;
  *   otherwise pull it (unless --no-pull) and use the stored tree. */
 int runtime_resolve_image(const char *image, bool no_pull, struct run_image *r, struct ferr *err)
 {
 	memset(r, 0, sizeof *r);
+	_cleanup_free_ char *layout_ref = NULL;
 	if (looks_like_path(image)) {
 		if (!fs_is_dir(image))
 			return ferr_setc(err, FERR_NOTFOUND, 0, "image %s: no such directory", image);
-		return resolve_dir(image, r, err);
+		if (!is_oci_layout(image))
+			return resolve_dir(image, r, err);
+		/* An OCI image layout (skopeo copy ... oci:DIR, umoci), not a
+		 * root file system: take it as the reference oci:DIR. */
+		_cleanup_free_ char *abs = realpath(image, NULL);
+		if (!abs)
+			return ferr_setc(err, FERR_NOTFOUND, errno, "image %s", image);
+		layout_ref = xasprintf("oci:%s", abs);
+		image = layout_ref;
 	}
 	struct store *st = NULL;
 	if (store_open(&st, err) < 0) {

@@ -27,6 +27,15 @@ setup() {
 	[ "$status" -eq 0 ] && [ "$output" = "$(id -u)" ]
 }
 
+@test "store: a path to an OCI image layout is that image (oci:DIR), not a root file system" {
+	run "$FERRY" exec "$FERRY_TEST_IMAGES/busybox" cat /etc/os-release
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"NAME=ferry-busybox-test"* ]]
+	# it went through the store, under the oci: name
+	run "$FERRY" exec --no-pull "$BB" true
+	[ "$status" -eq 0 ]
+}
+
 @test "store: the stored tree is never written, even with --writable-tmpfs" {
 	"$FERRY" pull "$BB" >/dev/null 2>&1 || "$FERRY" exec "$BB" true
 	local before after
