@@ -1042,6 +1042,60 @@ static void collect_digests(const char *dir, char ***keep)
 	image_manifest_free(&m);
 }
 
+/* Remove from the store's directory SUB every entry that keep() does not
+ * claim, adding the bytes freed to *freed. Names are collected first so
+ * removing does not disturb the listing. A missing SUB is fine. */
+static void prune_dir(struct store *st, const char *sub, bool (*keep)(int dfd, const char *name, void *arg),
+		      void *arg, uint64_t *freed)
+{
+	_cleanup_free_ char *dir = path_join(st->home, sub);
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	int d2 = dup(dfd);
+	DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
+	if (!d) {
+		if (d2 >= 0)
+			close(d2);
+		return;
+	}
+	char **victims = NULL;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !keep(dfd, e->d_name, arg))
+			strv_push(&victims, e->d_name);
+	closedir(d);
+	for (char **v = victims; v && *v; v++)
+		rm_counting(dfd, *v, freed);
+	strv_free(victims);
+}
+
+static bool keep_nothing(int dfd, const char *name, void *arg)
+{
+	(void)dfd, (void)name, (void)arg;
+	return false;
+}
+
+/* A blob some image uses (arg: the digests' hex, NULL-terminated). */
+static bool keep_used_blob(int dfd, const char *name, void *arg)
+{
+	(void)dfd;
+	if (name[0] == '.')
+		return true;
+	for (char **k = arg; k && *k; k++)
+		if (!strcmp(*k, name))
+			return true;
+	return false;
+}
+
+/* A file content some tree still links (its only link is files/'s own). */
+static bool keep_linked_file(int dfd, const char *name, void *arg)
+{
+	(void)arg;
+	struct stat sb;
+	return name[0] == '.' || fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_nlink != 1;
+}
+
 int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 {
 	*freed = 0;
@@ -1051,30 +1105,18 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 	if (gc == -1)
 		return -1;
 	/* 1. leftovers of interrupted work (no pull runs: we hold the gc lock) */
-	_cleanup_free_ char *tdir = path_join(st->home, "tmp");
-	int tfd = open(tdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tfd >= 0) {
-		char **names = NULL;
-		int t2 = dup(tfd);
-		DIR *d = t2 >= 0 ? fdopendir(t2) : NULL;
-		struct dirent *e;
-		while (d && (e = readdir(d)))
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				strv_push(&names, e->d_name);
-		if (d)
-			closedir(d);
-		for (char **p = names; p && *p; p++)
-			rm_counting(tfd, *p, freed);
-		strv_free(names);
-		close(tfd);
-	}
+	prune_dir(st, "tmp", keep_nothing, NULL, freed);
 	/* 2. images no reference names */
-	struct store_image *imgs;
-	size_t n;
+	struct store_image *imgs = NULL;
+	size_t n = 0;
 	char **saved = st->ro;
 	st->ro = NULL;
-	store_list(st, &imgs, &n, err);
+	int rc = store_list(st, &imgs, &n, err);
 	st->ro = saved;
+	if (rc < 0) {
+		lock_release(gc);
+		return ferr_wrap(err, "prune");
+	}
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(imgs[i].name, "<none>")) {
 			struct ferr e = FERR_INIT;
@@ -1094,48 +1136,10 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 		}
 	if (d)
 		closedir(d);
-	_cleanup_free_ char *bdir = path_join(st->home, "blobs/sha256");
-	int bfd = open(bdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (bfd >= 0) {
-		char **victims = NULL;
-		int b2 = dup(bfd);
-		DIR *bd = b2 >= 0 ? fdopendir(b2) : NULL;
-		while (bd && (e = readdir(bd))) {
-			if (e->d_name[0] == '.')
-				continue;
-			bool used = false;
-			for (char **k = keep; k && *k && !used; k++)
-				used = !strcmp(*k, e->d_name);
-			if (!used)
-				strv_push(&victims, e->d_name);
-		}
-		if (bd)
-			closedir(bd);
-		for (char **v = victims; v && *v; v++)
-			rm_counting(bfd, *v, freed);
-		strv_free(victims);
-		close(bfd);
-	}
+	prune_dir(st, "blobs/sha256", keep_used_blob, keep, freed);
 	strv_free(keep);
 	/* 4. file contents no tree links any more */
-	_cleanup_free_ char *fdir = path_join(st->home, "files/sha256");
-	int ffd = open(fdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ffd >= 0) {
-		int f2 = dup(ffd);
-		DIR *fd = f2 >= 0 ? fdopendir(f2) : NULL;
-		char **victims = NULL;
-		while (fd && (e = readdir(fd))) {
-			struct stat sb;
-			if (e->d_name[0] != '.' && fstatat(ffd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && sb.st_nlink == 1)
-				strv_push(&victims, e->d_name);
-		}
-		if (fd)
-			closedir(fd);
-		for (char **v = victims; v && *v; v++)
-			rm_counting(ffd, *v, freed);
-		strv_free(victims);
-		close(ffd);
-	}
+	prune_dir(st, "files/sha256", keep_linked_file, NULL, freed);
 	lock_release(gc);
 	return 0;
 }
