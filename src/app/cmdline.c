@@ -418,21 +418,6 @@ static int output_names(struct subst *s, struct ferr *err)
 	return 0;
 }
 
-static int write_all(int fd, const char *buf, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, buf, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int write_config_files(struct subst *s, struct ferr *err)
 {
 	const json_t *outputs = json_object_get(s->desc, "output-files");
@@ -463,7 +448,7 @@ static int write_config_files(struct subst *s, struct ferr *err)
 		/* Plain write, not fsync'ed: the tool reads it right away on this host,
 		 * and simulate must stay fast. */
 		_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		if (fd < 0 || write_all(fd, text.buf, text.len) < 0) {
+		if (fd < 0 || fs_write_all(fd, text.buf, text.len) < 0) {
 			dstr_free(&text);
 			return ferr_set(err, errno, "write config file %s of output '%s'", path, id);
 		}

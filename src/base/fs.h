@@ -12,6 +12,9 @@ int fs_mkdir_p(const char *path, mode_t mode, struct ferr *err);
 /* Write data to path atomically: a temporary file beside it, fsync, rename.
  * A reader sees the old content or the new, never a mix. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct ferr *err);
+/* write(2) until all of data is written, retrying on EINTR and short
+ * writes. 0, or -1 with errno set. */
+int fs_write_all(int fd, const void *data, size_t len);
 /* Read a whole file (NUL-terminated for convenience). Caller frees *data. */
 int fs_read_file(const char *path, char **data, size_t *len, struct ferr *err);
 /* rm -rf that copes with directories of mode 000 or without u+w (as images

@@ -169,22 +169,6 @@ static int remove_existing(struct extract *x, int pfd, const char *leaf, const s
 	return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Link the finished file pfd/leaf (content hash hex, mode) with files/:
  * reuse the stored copy when there is one, else store this one. Failure
  * to deduplicate is never an error: the tree is right either way. */
@@ -243,7 +227,7 @@ static int extract_file(struct extract *x, struct archive_entry *e, int pfd, con
 		_cleanup_close_ int fd = openat(pfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return ferr_set(err, errno, "create %s", path);
-		if (write_all(fd, x->buf, got) < 0)
+		if (fs_write_all(fd, x->buf, got) < 0)
 			return ferr_set(err, errno, "write %s", path);
 		if (fchmod(fd, mode) < 0)
 			return ferr_set(err, errno, "chmod %s", path);
@@ -276,7 +260,7 @@ static int extract_file(struct extract *x, struct archive_entry *e, int pfd, con
 			static const char zeros[65536];
 			while (written < off) {
 				size_t z = (size_t)(off - written) < sizeof zeros ? (size_t)(off - written) : sizeof zeros;
-				if (write_all(fd, zeros, z) < 0) {
+				if (fs_write_all(fd, zeros, z) < 0) {
 					sha256_final_hex(&h, hex);
 					return ferr_set(err, errno, "write %s", path);
 				}
@@ -284,7 +268,7 @@ static int extract_file(struct extract *x, struct archive_entry *e, int pfd, con
 				written += (int64_t)z;
 			}
 		}
-		if (write_all(fd, block, len) < 0) {
+		if (fs_write_all(fd, block, len) < 0) {
 			sha256_final_hex(&h, hex);
 			return ferr_set(err, errno, "write %s", path);
 		}
