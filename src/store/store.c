@@ -884,6 +884,15 @@ int store_list(struct store *st, struct store_image **out, size_t *n, struct fer
 	return 0;
 }
 
+/* The images of the user's own store only: what rm and prune may change
+ * and what keeps an image there. Read-only stores are not listed. */
+static void list_own(struct store *st, struct store_image **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	list_root(st->home, false, out, n);
+}
+
 void store_list_free(struct store_image *imgs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -952,12 +961,8 @@ static bool digest_referenced(struct store *st, const char *digest)
 {
 	struct store_image *imgs;
 	size_t n;
-	struct ferr e = FERR_INIT;
 	bool found = false;
-	char **saved = st->ro;
-	st->ro = NULL; /* only our own refs count */
-	store_list(st, &imgs, &n, &e);
-	st->ro = saved;
+	list_own(st, &imgs, &n); /* only our own refs count */
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(imgs[i].digest, digest) && strcmp(imgs[i].name, "<none>"))
 			found = true;
@@ -977,16 +982,9 @@ int store_rm(struct store *st, const char *refstr, struct ferr *err)
 	/* The reference given, or every reference to the digest given. */
 	const char *hex = str_starts_with(refstr, "sha256:") ? refstr + 7 : refstr;
 	bool by_id = is_hex(hex) && strlen(hex) >= 6 && !strchr(refstr, '/') && str_starts_with(info->manifest_digest + 7, hex);
-	struct store_image *imgs = NULL;
-	size_t n = 0;
-	saved = st->ro;
-	st->ro = NULL;
-	rc = store_list(st, &imgs, &n, err);
-	st->ro = saved;
-	if (rc < 0) {
-		image_info_free(info);
-		return ferr_wrap(err, "rm %s", refstr);
-	}
+	struct store_image *imgs;
+	size_t n;
+	list_own(st, &imgs, &n);
 	struct image_ref ref = { 0 };
 	if (!by_id && image_ref_parse(refstr, &ref, err) < 0) {
 		store_list_free(imgs, n);
@@ -1107,16 +1105,9 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 	/* 1. leftovers of interrupted work (no pull runs: we hold the gc lock) */
 	prune_dir(st, "tmp", keep_nothing, NULL, freed);
 	/* 2. images no reference names */
-	struct store_image *imgs = NULL;
-	size_t n = 0;
-	char **saved = st->ro;
-	st->ro = NULL;
-	int rc = store_list(st, &imgs, &n, err);
-	st->ro = saved;
-	if (rc < 0) {
-		lock_release(gc);
-		return ferr_wrap(err, "prune");
-	}
+	struct store_image *imgs;
+	size_t n;
+	list_own(st, &imgs, &n);
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(imgs[i].name, "<none>")) {
 			struct ferr e = FERR_INIT;
