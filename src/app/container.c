@@ -66,7 +66,7 @@ static int find_or_pull(struct store *st, const char *ref, bool no_pull, bool in
 	if (!always && (err->code != FERR_NOTFOUND || no_pull))
 		return ferr_wrap(err, "image %s", ref);
 	ferr_clear(err);
-	struct pull_opts po = { NULL, insecure, false };
+	struct pull_opts po = { .insecure = insecure };
 	if (store_pull(st, ref, &po, NULL, err) < 0)
 		return ferr_wrap(err, "pulling %s", ref);
 	if (store_resolve(st, ref, info, err) < 0)

@@ -44,6 +44,12 @@ void sha256_final_hex(struct sha256 *h, char hex[SHA256_HEX_LEN + 1])
 	to_hex(md, n, hex);
 }
 
+void sha256_abort(struct sha256 *h)
+{
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+}
+
 void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1])
 {
 	struct sha256 h;

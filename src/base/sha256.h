@@ -16,6 +16,8 @@ void sha256_init(struct sha256 *h);
 void sha256_update(struct sha256 *h, const void *data, size_t len);
 /* Finish into 65 bytes of lower-case hex; frees the context. */
 void sha256_final_hex(struct sha256 *h, char hex[SHA256_HEX_LEN + 1]);
+/* Free the context without a result (an abandoned hash). */
+void sha256_abort(struct sha256 *h);
 void sha256_hex(const void *data, size_t len, char hex[SHA256_HEX_LEN + 1]);
 int sha256_file_hex(const char *path, char hex[SHA256_HEX_LEN + 1], struct ferr *err);
 /* Is s "sha256:" followed by 64 lower-case hex digits? */

@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/size.h"
 #include "base/str.h"
 #include "cli/cli.h"
 #include "image/image.h"
@@ -37,7 +38,8 @@ static void opt_reset(void)
 static int pull_main(int argc, char **argv)
 {
 	static const struct option lo[] = { { "platform", required_argument, 0, 'p' },
-		{ "insecure", no_argument, 0, 'k' }, { "quiet", no_argument, 0, 'q' }, { 0, 0, 0, 0 } };
+		{ "insecure", no_argument, 0, 'k' }, { "quiet", no_argument, 0, 'q' },
+		{ "max-image-size", required_argument, 0, 'M' }, { 0, 0, 0, 0 } };
 	struct pull_opts o = { 0 };
 	opt_reset();
 	int c;
@@ -52,6 +54,12 @@ static int pull_main(int argc, char **argv)
 		case 'q':
 			o.quiet = true;
 			break;
+		case 'M': {
+			struct ferr e = FERR_INIT;
+			if (size_parse(optarg, &o.max_image_size, &e) < 0 || o.max_image_size == 0)
+				return cli_usage_error("pull", "--max-image-size: '%s' is not a size (say e.g. 64G)", optarg);
+			break;
+		}
 		default:
 			return cli_usage_error("pull", "unknown option '%s'", argv[optind - 1]);
 		}
@@ -346,7 +354,7 @@ static int logout_main(int argc, char **argv)
 
 const struct cli_command cmd_pull = {
 	"pull", "fetch an image from a registry or archive into the store",
-	"Usage: ferry pull [--platform OS/ARCH[/VARIANT]] [--insecure] [-q] REF\n"
+	"Usage: ferry pull [--platform OS/ARCH[/VARIANT]] [--insecure] [--max-image-size SIZE] [-q] REF\n"
 	"\n"
 	"Fetch an image into the store and print its manifest digest. REF is\n"
 	"  docker://HOST[:PORT]/REPO[:TAG|@sha256:...]   a registry (v2 / OCI distribution)\n"
@@ -358,6 +366,8 @@ const struct cli_command cmd_pull = {
 	"Options:\n"
 	"  --platform P   pick P from a multi-platform image (default: this host's)\n"
 	"  --insecure     allow plain HTTP or unverified TLS for this registry\n"
+	"  --max-image-size SIZE  refuse an image whose files add up to more than\n"
+	"                 SIZE (e.g. 200G; default 64G, or FERRY_MAX_IMAGE_SIZE)\n"
 	"  -q, --quiet    print only the digest\n"
 	"\n"
 	"An image already in the store costs one manifest request. Many processes\n"

@@ -100,6 +100,7 @@ struct pull_opts {
 	const char *platform; /* "os/arch[/variant]" or NULL for the host's */
 	bool insecure;        /* plain HTTP / unverified TLS for this pull's registry */
 	bool quiet;           /* no progress output */
+	uint64_t max_image_size; /* cap on the files' apparent size; 0: FERRY_MAX_IMAGE_SIZE, else 64 GiB */
 };
 
 struct image_source;
@@ -148,6 +149,10 @@ struct layer_stats {
 	uint64_t files, dirs, links, bytes;
 	uint64_t deduped; /* files hardlinked to an existing copy in files/ */
 	uint64_t skipped; /* devices, FIFOs */
+	/* The apparent size of the image's regular files so far (holes
+	 * included): apparent_before (in) plus this layer's. When max_apparent
+	 * (in) is non-zero, a layer that takes the sum beyond it fails. */
+	uint64_t apparent_before, apparent, max_apparent;
 };
 
 /* Extract a layer blob (gzip, zstd or plain tar: sniffed from its bytes)

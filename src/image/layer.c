@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -112,7 +113,9 @@ struct extract {
 	bool read_failed;
 	int rootfd;
 	int filesfd;
-	mode_t umask;
+	uid_t files_owner; /* owner of files/: the only one whose copies are reused */
+	mode_t umask;      /* the process's, read once (never toggled: threads) */
+	uint64_t max_apparent;
 	struct pathset added;
 	/* the parent directory of the previous member, reused when the next
 	 * one lives in the same directory (most do) */
@@ -169,6 +172,22 @@ static int remove_existing(struct extract *x, int pfd, const char *leaf, const s
 	return 0;
 }
 
+/* Is files/KEY a copy this store may reuse: a regular file of the store's
+ * owner with exactly the mode its name says? Anything else (planted by
+ * another user while the store was open, a symlink, a changed mode) is
+ * removed so that the caller stores its own copy: never reused. */
+static bool stored_copy_trusted(struct extract *x, const char *key, mode_t mode)
+{
+	struct stat sb;
+	if (fstatat(x->filesfd, key, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	if (S_ISREG(sb.st_mode) && sb.st_uid == x->files_owner && (sb.st_mode & 07777) == (mode & 07777))
+		return true;
+	if (unlinkat(x->filesfd, key, 0) < 0)
+		log_warn("layer: files/sha256/%s is not the store's own copy and cannot be removed: %s", key, strerror(errno));
+	return false;
+}
+
 /* Link the finished file pfd/leaf (content hash hex, mode) with files/:
  * reuse the stored copy when there is one, else store this one. Failure
  * to deduplicate is never an error: the tree is right either way. */
@@ -180,6 +199,11 @@ static void dedup_file(struct extract *x, int pfd, const char *leaf, const char 
 		return; /* first copy: now in files/ */
 	if (errno != EEXIST)
 		return;
+	if (!stored_copy_trusted(x, key, mode)) {
+		if (linkat(pfd, leaf, x->filesfd, key, 0) < 0 && errno != EEXIST)
+			return;
+		return; /* ours is the copy now (or another pull's, checked next time) */
+	}
 	/* Replace ours by the stored copy through a temporary name, so the
 	 * tree never lacks the file. */
 	char tmp[NAME_MAX + 1];
@@ -201,6 +225,17 @@ static int extract_file(struct extract *x, struct archive_entry *e, int pfd, con
 	char hex[SHA256_HEX_LEN + 1];
 	struct sha256 h;
 
+	/* The apparent size the image's files add up to is capped: a sparse
+	 * member of a few bytes can claim terabytes. */
+	if (size > 0) {
+		x->stats->apparent += (uint64_t)size;
+		if (x->max_apparent && x->stats->apparent > x->max_apparent) {
+			ferr_setc(err, FERR_INVALID, 0, "%s: the image's files add up to more than %llu bytes", path,
+				(unsigned long long)x->max_apparent);
+			return ferr_hint(err, "if the image is genuine, raise the limit with --max-image-size or FERRY_MAX_IMAGE_SIZE");
+		}
+	}
+
 	if (size >= 0 && size <= SMALL_FILE) {
 		/* Read, hash, and link the stored copy if there is one. */
 		size_t got = 0;
@@ -218,7 +253,7 @@ static int extract_file(struct extract *x, struct archive_entry *e, int pfd, con
 			sha256_hex(x->buf, got, hex);
 			char key[SHA256_HEX_LEN + 8];
 			snprintf(key, sizeof key, "%s-%04o", hex, (unsigned)mode);
-			if (linkat(x->filesfd, key, pfd, leaf, 0) == 0) {
+			if (stored_copy_trusted(x, key, mode) && linkat(x->filesfd, key, pfd, leaf, 0) == 0) {
 				x->stats->deduped++;
 				x->stats->files++;
 				return 0;
@@ -244,7 +279,9 @@ static int extract_file(struct extract *x, struct archive_entry *e, int pfd, con
 	if (fd < 0)
 		return ferr_set(err, errno, "create %s", path);
 	sha256_init(&h);
-	int64_t written = 0;
+	bool hashing = true; /* until a hole: sparse files are not deduplicated */
+	int64_t written = 0; /* the file's length so far, holes included */
+	uint64_t data = 0;   /* bytes actually written */
 	for (;;) {
 		const void *block;
 		size_t len;
@@ -253,36 +290,54 @@ static int extract_file(struct extract *x, struct archive_entry *e, int pfd, con
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
-			sha256_final_hex(&h, hex);
+			if (hashing)
+				sha256_abort(&h);
 			return ferr_setc(err, FERR_INVALID, 0, "%s: %s", path, archive_error_string(x->a));
 		}
-		if (off > written) { /* sparse hole: zeros */
-			static const char zeros[65536];
-			while (written < off) {
-				size_t z = (size_t)(off - written) < sizeof zeros ? (size_t)(off - written) : sizeof zeros;
-				if (fs_write_all(fd, zeros, z) < 0) {
-					sha256_final_hex(&h, hex);
-					return ferr_set(err, errno, "write %s", path);
-				}
-				sha256_update(&h, zeros, z);
-				written += (int64_t)z;
-			}
+		if (off < written) {
+			if (hashing)
+				sha256_abort(&h);
+			return ferr_setc(err, FERR_INVALID, 0, "%s: sparse map goes backwards", path);
 		}
+		if (off > written) {
+			/* A hole (GNU or pax sparse member): seek over it, never write
+			 * zeros, so the file keeps its holes on disk. */
+			if (hashing)
+				sha256_abort(&h);
+			hashing = false;
+			if (lseek(fd, off, SEEK_SET) < 0)
+				return ferr_set(err, errno, "seek %s", path);
+			written = off;
+		}
+		if (len == 0)
+			continue;
 		if (fs_write_all(fd, block, len) < 0) {
-			sha256_final_hex(&h, hex);
+			if (hashing)
+				sha256_abort(&h);
 			return ferr_set(err, errno, "write %s", path);
 		}
-		sha256_update(&h, block, len);
+		if (hashing)
+			sha256_update(&h, block, len);
 		written += (int64_t)len;
+		data += len;
 	}
-	sha256_final_hex(&h, hex);
+	if (size > written) { /* a trailing hole */
+		if (hashing)
+			sha256_abort(&h);
+		hashing = false;
+		if (ftruncate(fd, size) < 0)
+			return ferr_set(err, errno, "truncate %s", path);
+		written = size;
+	}
+	if (hashing)
+		sha256_final_hex(&h, hex);
 	if (fchmod(fd, mode) < 0)
 		return ferr_set(err, errno, "chmod %s", path);
 	struct timespec ts[2] = { { 0, UTIME_OMIT }, { archive_entry_mtime(e), archive_entry_mtime_nsec(e) } };
 	futimens(fd, ts);
 	x->stats->files++;
-	x->stats->bytes += (uint64_t)written;
-	if (x->filesfd >= 0 && written > 0)
+	x->stats->bytes += data;
+	if (x->filesfd >= 0 && written > 0 && hashing)
 		dedup_file(x, pfd, leaf, hex, mode);
 	return 0;
 }
@@ -455,6 +510,25 @@ static int extract_entry(struct extract *x, struct archive_entry *e, struct ferr
 	}
 }
 
+/* The umask, read without changing it (umask(2) can only set it, and
+ * setting it, even back, races other threads creating files). Where
+ * /proc does not say, assume the worst: every mode is then re-applied. */
+static mode_t process_umask(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	if (!f)
+		return 0777;
+	char line[256];
+	mode_t m = 0777;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "Umask:", 6)) {
+			m = (mode_t)strtoul(line + 6, NULL, 8) & 0777;
+			break;
+		}
+	fclose(f);
+	return m;
+}
+
 int layer_extract(int blobfd, const char *diff_id, int rootfd, int filesfd, struct layer_stats *stats,
 	struct ferr *err)
 {
@@ -462,9 +536,19 @@ int layer_extract(int blobfd, const char *diff_id, int rootfd, int filesfd, stru
 		return ferr_wrap(err, "extract layer %s", diff_id ? diff_id : "");
 	struct layer_stats dummy = { 0 };
 	struct extract x = { .rootfd = rootfd, .filesfd = filesfd, .cached_fd = -1, .stats = stats ? stats : &dummy };
+	x.max_apparent = x.stats->max_apparent;
+	uint64_t before = x.stats->apparent_before;
 	memset(x.stats, 0, sizeof *x.stats);
-	x.umask = umask(022);
-	umask(x.umask);
+	x.stats->max_apparent = x.max_apparent;
+	x.stats->apparent_before = before;
+	x.stats->apparent = before;
+	x.umask = process_umask();
+	if (filesfd >= 0) {
+		struct stat sb;
+		if (fstat(filesfd, &sb) < 0)
+			return ferr_set(err, errno, "stat the store's files/");
+		x.files_owner = sb.st_uid;
+	}
 	if (decomp_open(&x.dc, blobfd, err) < 0)
 		return -1;
 	x.a = archive_read_new();

@@ -105,9 +105,9 @@ int image_manifest_parse(const char *buf, size_t len, const char *content_type, 
 	}
 	if (parse_desc(json_object_get(j, "config"), "manifest config", &m->config, err) < 0 || !json_is_array(layers)) {
 		image_manifest_free(m);
-		if (!err->msg[0] || json_is_array(layers))
+		if (err->msg[0]) /* the config descriptor's own error */
 			return -1;
-		return ferr_setc(err, FERR_INVALID, 0, "manifest: no layers array");
+		return ferr_setc(err, FERR_INVALID, 0, "manifest: %s", layers ? "layers is not an array" : "no layers array");
 	}
 	size_t n = json_array_size(layers);
 	m->layers = xcalloc(n ? n : 1, sizeof *m->layers);

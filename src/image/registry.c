@@ -37,6 +37,7 @@
 #define MAX_ATTEMPTS 5
 #define MAX_PARALLEL 6
 #define MAX_RETRY_AFTER 120
+#define MAX_ERROR_BODY (64 * 1024)
 
 struct endpoint {
 	char *base;  /* "https://host:port" */
@@ -239,6 +240,24 @@ static char *challenge_param(const char *ch, const char *key)
 static int http_get(struct registry *r, struct endpoint *ep, const char *method, const char *url,
 	struct curl_slist *hdrs, const char *userpwd, struct resp *out, struct ferr *err);
 
+/* An http:// realm would carry the credentials (and hand out the token) in
+ * clear: refused unless the registry is marked insecure, or the realm is on
+ * this machine's loopback, which no network sees. */
+static bool realm_in_clear_refused(const struct endpoint *ep, const char *realm)
+{
+	if (!str_starts_with(realm, "http://") || ep->insecure)
+		return false;
+	const char *h = realm + 7;
+	size_t n = strcspn(h, "/?#");
+	_cleanup_free_ char *hostport = xstrndup(h, n);
+	char *at = strrchr(hostport, '@');
+	const char *host = at ? at + 1 : hostport;
+	if (str_starts_with(host, "[::1]") || str_starts_with(host, "127.") || !strcmp(host, "localhost") ||
+		str_starts_with(host, "localhost:"))
+		return false;
+	return true;
+}
+
 static int fetch_token(struct registry *r, struct endpoint *ep, const char *challenge, struct ferr *err)
 {
 	_cleanup_free_ char *realm = challenge_param(challenge, "realm");
@@ -248,6 +267,11 @@ static int fetch_token(struct registry *r, struct endpoint *ep, const char *chal
 		return ferr_setc(err, FERR_AUTH, 0, "%s: bearer challenge without realm", ep->host);
 	if (!str_starts_with(realm, "https://") && !str_starts_with(realm, "http://"))
 		return ferr_setc(err, FERR_AUTH, 0, "%s: token realm '%.200s' is not an http(s) URL", ep->host, realm);
+	if (realm_in_clear_refused(ep, realm)) {
+		ferr_setc(err, FERR_AUTH, 0, "%s: token realm %.200s is plain http: credentials and tokens would cross the network in clear",
+			ep->host, realm);
+		return ferr_hint(err, "mark the registry insecure (--insecure, or \"insecure\": true in ferry's config.json) if that is really meant");
+	}
 	struct dstr url = DSTR_INIT;
 	dstr_printf(&url, "%s%s", realm, strchr(realm, '?') ? "&" : "?");
 	if (service) {
@@ -559,6 +583,7 @@ struct xfer {
 	char retry_after[32];
 	char errbuf[CURL_ERROR_SIZE];
 	int write_errno;
+	size_t error_body; /* bytes of an error response's body seen */
 };
 
 static long long now_ms(void)
@@ -587,8 +612,12 @@ static size_t blob_write(char *p, size_t sz, size_t n, void *data)
 			x->have = 0;
 		}
 	}
-	if (x->status != 200 && x->status != 206)
-		return len; /* an error body: ignored, the status tells */
+	if (x->status != 200 && x->status != 206) {
+		/* An error body: ignored, the status tells; but never read without
+		 * end (a hostile server could stream one forever). */
+		x->error_body += len;
+		return x->error_body > MAX_ERROR_BODY ? 0 : len;
+	}
 	if (x->b->size >= 0 && x->have + (int64_t)len > x->b->size) {
 		x->write_errno = EFBIG;
 		return 0;
@@ -646,6 +675,7 @@ static void xfer_start(struct xfer *x, CURLM *m)
 	x->checked = false;
 	x->status = 0;
 	x->write_errno = 0;
+	x->error_body = 0;
 	if (x->have > 0) {
 		char range[64];
 		snprintf(range, sizeof range, "%lld-", (long long)x->have);
@@ -716,6 +746,11 @@ static void xfer_done(struct xfer *x, CURLM *m, CURLcode c)
 		x->b->failed = 1;
 		x->finished = true;
 		return;
+	}
+	if (c == CURLE_WRITE_ERROR && x->error_body > MAX_ERROR_BODY) {
+		char st[96];
+		snprintf(st, sizeof st, "HTTP %ld with an error body over %d KiB (not read further)", x->status, MAX_ERROR_BODY / 1024);
+		return xfer_fail(x, FERR_NETWORK, st, NULL);
 	}
 	bool transient = c == CURLE_OK ? transient_status(x->status) : (transient_curl(c) || c == CURLE_WRITE_ERROR);
 	if (c == CURLE_WRITE_ERROR && x->write_errno && x->write_errno != EFBIG) {

@@ -10,6 +10,7 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "base/inroot.h"
 #include "base/json.h"
 #include "base/path.h"
 #include "base/sha256.h"
@@ -19,7 +20,7 @@
 
 struct blob_file {
 	char *digest;
-	char *path;
+	int fd; /* opened inside the archive, see member_open() */
 };
 
 struct image_source {
@@ -27,6 +28,7 @@ struct image_source {
 	struct registry *reg;
 	char *dir;    /* OCI layout directory */
 	char *tmpdir; /* unpacked archive, removed on close */
+	int tmpfd;    /* tmpdir, open: archive members are resolved inside it */
 	/* docker-archive: a synthesized manifest and where each blob lives */
 	char *synth;
 	char synth_digest[7 + SHA256_HEX_LEN + 1];
@@ -44,13 +46,103 @@ static int unpack_archive(struct image_source *s, const char *file, struct ferr 
 	if (!mkdtemp(tmpl))
 		return ferr_set(err, errno, "mkdtemp %s", tmpl);
 	s->tmpdir = steal_ptr(&tmpl);
-	_cleanup_close_ int root = open(s->tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
+	s->tmpfd = open(s->tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->tmpfd < 0)
 		return ferr_set(err, errno, "open %s", s->tmpdir);
 	/* The same hardened extraction as layers: an archive cannot write outside. */
-	if (layer_extract(fd, NULL, root, -1, NULL, err) < 0)
+	if (layer_extract(fd, NULL, s->tmpfd, -1, NULL, err) < 0)
 		return ferr_wrap(err, "unpack %s", file);
 	return 0;
+}
+
+/* Open the member REL of an unpacked archive for reading, by name inside
+ * the archive only: links are followed within it (docker save writes
+ * layer.tar links to blobs/), and a link that leads out of it (absolute, or
+ * climbing above its top) is refused rather than followed to a host file. */
+static int member_open(const struct image_source *s, const char *rel, struct ferr *err)
+{
+	_cleanup_free_ char *norm = path_normalize(rel);
+	if (str_starts_with(norm, "../") || !strcmp(norm, "..") || norm[0] == '/' || !norm[0] || !strcmp(norm, "."))
+		return ferr_setc(err, FERR_INVALID, 0, "%s: member %s is outside the archive", s->ref.repo, rel);
+	_cleanup_free_ char *cur = xstrdup(norm);
+	for (int hops = 0; hops < 40; hops++) {
+		_cleanup_free_ char *leaf = NULL;
+		_cleanup_close_ int pfd = inroot_open_parent(s->tmpfd, cur, &leaf, err);
+		if (pfd < 0)
+			return ferr_wrap(err, "%s: member %s", s->ref.repo, rel);
+		char target[4096];
+		ssize_t n = readlinkat(pfd, leaf, target, sizeof target - 1);
+		if (n < 0)
+			break; /* not a link (or not there: the open below says) */
+		target[n] = '\0';
+		_cleanup_free_ char *dir = path_dirname(cur);
+		_cleanup_free_ char *joined = target[0] == '/' ? NULL : xasprintf("%s/%s", dir, target);
+		_cleanup_free_ char *next = joined ? path_normalize(joined) : NULL;
+		if (!next || str_starts_with(next, "../") || !strcmp(next, "..")) {
+			ferr_setc(err, FERR_INVALID, 0, "%s: member %s is a link that leaves the archive (to %.200s)", s->ref.repo,
+				rel, target);
+			return ferr_hint(err, "the archive is not a plain docker save / OCI archive; refusing to read host files");
+		}
+		free(cur);
+		cur = steal_ptr(&next);
+	}
+	int fd = inroot_open(s->tmpfd, cur, O_RDONLY | O_NOFOLLOW, 0, err);
+	if (fd < 0)
+		return ferr_wrap(err, "%s: member %s", s->ref.repo, rel);
+	struct stat sb;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return ferr_setc(err, FERR_INVALID, 0, "%s: member %s is not a regular file", s->ref.repo, rel);
+	}
+	return fd;
+}
+
+static int fd_read_all(int fd, char **data, size_t *len, struct ferr *err)
+{
+	struct dstr buf = DSTR_INIT;
+	char chunk[65536];
+	for (off_t off = 0;;) {
+		ssize_t r = pread(fd, chunk, sizeof chunk, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			dstr_free(&buf);
+			return ferr_set(err, errno, "read");
+		}
+		if (r == 0)
+			break;
+		dstr_appendn(&buf, chunk, (size_t)r);
+		off += r;
+	}
+	*len = buf.len;
+	*data = buf.buf ? dstr_steal(&buf) : xstrdup("");
+	return 0;
+}
+
+/* The whole of an archive member (see member_open) or, for an oci: layout
+ * directory (the user's own), of the file REL under it. */
+static int member_read(const struct image_source *s, const char *rel, char **data, size_t *len, struct ferr *err)
+{
+	if (s->tmpfd < 0) {
+		_cleanup_free_ char *p = path_join(s->dir, rel);
+		return fs_read_file(p, data, len, err);
+	}
+	_cleanup_close_ int fd = member_open(s, rel, err);
+	if (fd < 0)
+		return -1;
+	if (fd_read_all(fd, data, len, err) < 0)
+		return ferr_wrap(err, "%s: %s", s->ref.repo, rel);
+	return 0;
+}
+
+static json_t *member_json(const struct image_source *s, const char *rel, struct ferr *err)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	if (member_read(s, rel, &data, &len, err) < 0)
+		return NULL;
+	_cleanup_free_ char *what = xasprintf("%s: %s", s->ref.repo, rel);
+	return json_load_buf(data, len, what, err);
 }
 
 static int blob_path_check(const char *digest, struct ferr *err)
@@ -65,26 +157,39 @@ static char *oci_blob_path(const struct image_source *s, const char *digest)
 	return xasprintf("%s/blobs/sha256/%s", s->dir, digest + 7);
 }
 
-/* Hash a file; "sha256:<hex>" */
-static int file_digest(const char *path, char out[7 + SHA256_HEX_LEN + 1], int64_t *size, struct ferr *err)
+/* Hash an open file from its start; "sha256:<hex>" and its size. */
+static int fd_digest(int fd, const char *what, char out[7 + SHA256_HEX_LEN + 1], int64_t *size, struct ferr *err)
 {
+	struct sha256 h;
+	sha256_init(&h);
+	char buf[65536];
+	int64_t total = 0;
+	for (;;) {
+		ssize_t r = pread(fd, buf, sizeof buf, total);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			sha256_abort(&h);
+			return ferr_set(err, errno, "read %s", what);
+		}
+		if (r == 0)
+			break;
+		sha256_update(&h, buf, (size_t)r);
+		total += r;
+	}
 	char hex[SHA256_HEX_LEN + 1];
-	if (sha256_file_hex(path, hex, err) < 0)
-		return -1;
+	sha256_final_hex(&h, hex);
 	snprintf(out, 7 + SHA256_HEX_LEN + 1, "sha256:%s", hex);
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return ferr_set(err, errno, "stat %s", path);
-	*size = st.st_size;
+	*size = total;
 	return 0;
 }
 
 static int docker_archive_open(struct image_source *s, struct ferr *err)
 {
-	_cleanup_free_ char *mpath = path_join(s->tmpdir, "manifest.json");
-	if (!fs_exists(mpath))
+	struct stat probe;
+	if (fstatat(s->tmpfd, "manifest.json", &probe, AT_SYMLINK_NOFOLLOW) < 0)
 		return ferr_setc(err, FERR_INVALID, 0, "%s: no manifest.json (not a docker save archive?)", s->ref.repo);
-	_cleanup_json_ json_t *j = json_load_path(mpath, err);
+	_cleanup_json_ json_t *j = member_json(s, "manifest.json", err);
 	if (!j)
 		return -1;
 	json_t *m = json_array_get(j, 0);
@@ -106,21 +211,21 @@ static int docker_archive_open(struct image_source *s, struct ferr *err)
 			json_decref(out);
 			return ferr_setc(err, FERR_INVALID, 0, "%s: bad layer entry in manifest.json", s->ref.repo);
 		}
-		/* paths inside the unpacked archive (which cannot hold links outside) */
-		_cleanup_free_ char *norm = path_normalize(rel);
-		if (str_starts_with(norm, "../") || !strcmp(norm, "..")) {
+		/* members by name inside the archive only (member_open) */
+		int fd = member_open(s, rel, err);
+		if (fd < 0) {
 			json_decref(out);
-			return ferr_setc(err, FERR_INVALID, 0, "%s: manifest.json path %s leaves the archive", s->ref.repo, rel);
+			return ferr_wrap(err, "manifest.json");
 		}
-		_cleanup_free_ char *p = path_join(s->tmpdir, norm);
 		char digest[7 + SHA256_HEX_LEN + 1];
 		int64_t size = 0;
-		if (file_digest(p, digest, &size, err) < 0) {
+		s->files[s->n_files].fd = fd;
+		if (fd_digest(fd, rel, digest, &size, err) < 0) {
 			json_decref(out);
+			close(fd);
 			return ferr_wrap(err, "%s", s->ref.repo);
 		}
 		s->files[s->n_files].digest = xstrdup(digest);
-		s->files[s->n_files].path = steal_ptr(&p);
 		s->n_files++;
 		json_t *d = json_object();
 		json_object_set_new(d, "digest", json_string(digest));
@@ -146,6 +251,7 @@ int image_source_open(const struct image_ref *ref, const struct pull_opts *o, st
 	struct ferr *err)
 {
 	struct image_source *s = xcalloc(1, sizeof *s);
+	s->tmpfd = -1;
 	s->ref.transport = ref->transport;
 	s->ref.registry = xstrdup(ref->registry);
 	s->ref.repo = xstrdup(ref->repo);
@@ -172,7 +278,8 @@ int image_source_open(const struct image_ref *ref, const struct pull_opts *o, st
 	}
 	if (rc == 0 && s->dir) {
 		_cleanup_free_ char *idx = path_join(s->dir, "index.json");
-		if (!fs_exists(idx))
+		struct stat probe;
+		if (s->tmpfd >= 0 ? fstatat(s->tmpfd, "index.json", &probe, AT_SYMLINK_NOFOLLOW) < 0 : !fs_exists(idx))
 			rc = ferr_setc(err, FERR_NOTFOUND, 0, "%s: not an OCI image layout (no index.json)", ref->repo);
 	}
 	if (rc < 0) {
@@ -194,8 +301,10 @@ void image_source_close(struct image_source *s)
 	}
 	for (size_t i = 0; i < s->n_files; i++) {
 		free(s->files[i].digest);
-		free(s->files[i].path);
+		close(s->files[i].fd);
 	}
+	if (s->tmpfd >= 0)
+		close(s->tmpfd);
 	free(s->files);
 	free(s->synth);
 	free(s->tmpdir);
@@ -207,7 +316,7 @@ void image_source_close(struct image_source *s)
 static int oci_resolve(struct image_source *s, char **digest, struct ferr *err)
 {
 	_cleanup_free_ char *ipath = path_join(s->dir, "index.json");
-	_cleanup_json_ json_t *j = json_load_path(ipath, err);
+	_cleanup_json_ json_t *j = member_json(s, "index.json", err);
 	if (!j)
 		return -1;
 	json_t *ms = json_object_get(j, "manifests");
@@ -246,15 +355,25 @@ int image_source_resolve(struct image_source *s, char **digest, struct ferr *err
 	return oci_resolve(s, digest, err);
 }
 
-static const char *local_blob(struct image_source *s, const char *digest, char **owned)
+/* An open fd on a local blob (an archive member or a layout's file), or -1:
+ * FERR_NOTFOUND when the source does not have it. */
+static int local_blob_open(struct image_source *s, const char *digest, struct ferr *err)
 {
 	for (size_t i = 0; i < s->n_files; i++)
-		if (!strcmp(s->files[i].digest, digest))
-			return s->files[i].path;
+		if (!strcmp(s->files[i].digest, digest)) {
+			int fd = fcntl(s->files[i].fd, F_DUPFD_CLOEXEC, 0);
+			return fd < 0 ? ferr_set(err, errno, "dup") : fd;
+		}
 	if (!s->dir)
-		return NULL;
-	*owned = oci_blob_path(s, digest);
-	return *owned;
+		return ferr_setc(err, FERR_NOTFOUND, 0, "blob %s not in %s", digest, s->ref.repo);
+	_cleanup_free_ char *rel = xasprintf("blobs/sha256/%s", digest + 7);
+	if (s->tmpfd >= 0)
+		return member_open(s, rel, err);
+	_cleanup_free_ char *p = oci_blob_path(s, digest);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ferr_setc(err, errno == ENOENT ? FERR_NOTFOUND : FERR_GENERIC, errno, "blob %s: open %s", digest, p);
+	return fd;
 }
 
 int image_source_manifest(struct image_source *s, const char *digest, char **body, size_t *len, char **media_type,
@@ -270,12 +389,14 @@ int image_source_manifest(struct image_source *s, const char *digest, char **bod
 		*media_type = xstrdup(MT_DOCKER_MANIFEST);
 		return 0;
 	}
-	_cleanup_free_ char *owned = NULL;
-	const char *p = local_blob(s, digest, &owned);
-	if (!p)
-		return ferr_setc(err, FERR_NOTFOUND, 0, "manifest %s not in %s", digest, s->ref.repo);
-	if (fs_read_file(p, body, len, err) < 0)
+	_cleanup_close_ int fd = local_blob_open(s, digest, err);
+	if (fd < 0) {
+		if (err->code == FERR_NOTFOUND)
+			return ferr_setc(err, FERR_NOTFOUND, 0, "manifest %s not in %s", digest, s->ref.repo);
 		return -1;
+	}
+	if (fd_read_all(fd, body, len, err) < 0)
+		return ferr_wrap(err, "manifest %s in %s", digest, s->ref.repo);
 	char hex[SHA256_HEX_LEN + 1];
 	sha256_hex(*body, *len, hex);
 	if (strcmp(hex, digest + 7)) {
@@ -287,39 +408,28 @@ int image_source_manifest(struct image_source *s, const char *digest, char **bod
 	return 0;
 }
 
-static int copy_blob(const char *src, struct blob_fetch *b, struct ferr *err)
+static int copy_blob(int in, struct blob_fetch *b, struct ferr *err)
 {
-	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return ferr_setc(err, errno == ENOENT ? FERR_NOTFOUND : FERR_GENERIC, errno, "blob %s: open %s", b->digest, src);
 	if (ftruncate(b->fd, 0) < 0 || lseek(b->fd, 0, SEEK_SET) < 0)
 		return ferr_set(err, errno, "blob %s: truncate", b->digest);
 	struct sha256 h;
 	sha256_init(&h);
-	static char buf[1 << 20];
+	char buf[65536];
 	int64_t total = 0;
 	for (;;) {
-		ssize_t n = read(in, buf, sizeof buf);
+		ssize_t n = pread(in, buf, sizeof buf, total);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			char hex[SHA256_HEX_LEN + 1];
-			sha256_final_hex(&h, hex);
-			return ferr_set(err, errno, "blob %s: read %s", b->digest, src);
+			sha256_abort(&h);
+			return ferr_set(err, errno, "blob %s: read", b->digest);
 		}
 		if (n == 0)
 			break;
 		sha256_update(&h, buf, (size_t)n);
-		for (ssize_t off = 0; off < n;) {
-			ssize_t w = write(b->fd, buf + off, (size_t)(n - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				char hex[SHA256_HEX_LEN + 1];
-				sha256_final_hex(&h, hex);
-				return ferr_set(err, errno, "blob %s: write", b->digest);
-			}
-			off += w;
+		if (fs_write_all(b->fd, buf, (size_t)n) < 0) {
+			sha256_abort(&h);
+			return ferr_set(err, errno, "blob %s: write", b->digest);
 		}
 		total += n;
 	}
@@ -343,11 +453,10 @@ int image_source_blobs(struct image_source *s, struct blob_fetch *b, size_t n, s
 	if (s->reg)
 		return registry_blobs(s->reg, b, n, err);
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *owned = NULL;
-		const char *p = local_blob(s, b[i].digest, &owned);
-		if (!p)
-			return ferr_setc(err, FERR_NOTFOUND, 0, "blob %s not in %s", b[i].digest, s->ref.repo);
-		if (copy_blob(p, &b[i], &b[i].err) < 0) {
+		_cleanup_close_ int fd = local_blob_open(s, b[i].digest, err);
+		if (fd < 0)
+			return -1;
+		if (copy_blob(fd, &b[i], &b[i].err) < 0) {
 			b[i].failed = 1;
 			*err = b[i].err;
 			return ferr_wrap(err, "%s", s->ref.repo);

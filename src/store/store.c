@@ -31,10 +31,12 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "base/home.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/path.h"
 #include "base/sha256.h"
+#include "base/size.h"
 #include "base/str.h"
 
 struct store {
@@ -49,7 +51,7 @@ const char *store_home(const struct store *st)
 	return st->home;
 }
 
-static char *default_home(void)
+static char *default_home(struct ferr *err)
 {
 	const char *h = getenv("FERRY_HOME");
 	if (h && *h)
@@ -57,15 +59,86 @@ static char *default_home(void)
 	const char *x = getenv("XDG_DATA_HOME");
 	if (x && *x)
 		return xasprintf("%s/ferry", x);
-	const char *home = getenv("HOME");
-	return xasprintf("%s/.local/share/ferry", home && *home ? home : "/tmp");
+	_cleanup_free_ char *home = home_dir(err);
+	if (!home)
+		return NULL;
+	return xasprintf("%s/.local/share/ferry", home);
+}
+
+/* The store is private (issue: another local user could otherwise rewrite
+ * files hardlinked into every image): its root is 0700, so nobody else can
+ * reach anything below it, and no directory in it is group or other
+ * writable. A root that is open to others is made private (with a warning
+ * when it already held a store, or others could write to it); a root that
+ * belongs to someone else is refused: we could not make it private, and its
+ * owner could change our images under us. Inside, trees keep the modes
+ * their layers gave them (a 0777 file stays 0777 in the container): the
+ * root's 0700 is what keeps other users out. */
+static int secure_root(const char *home, bool *readonly, struct ferr *err)
+{
+	_cleanup_free_ char *parent = path_dirname(home);
+	if (fs_mkdir_p(parent, 0755, err) < 0)
+		return -1;
+	bool created = mkdir(home, 0700) == 0;
+	if (!created && errno != EEXIST)
+		return ferr_set(err, errno, "mkdir %s", home);
+	_cleanup_close_ int fd = open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return ferr_set(err, errno, "open %s", home);
+	struct stat sb;
+	if (fstat(fd, &sb) < 0)
+		return ferr_set(err, errno, "stat %s", home);
+	if (sb.st_uid != geteuid()) {
+		ferr_setc(err, FERR_PERM, 0, "store %s belongs to uid %u, not to you (uid %u)", home, (unsigned)sb.st_uid,
+			(unsigned)geteuid());
+		return ferr_hint(err, "set FERRY_HOME to a directory of your own; list another user's store in FERRY_STORE_PATH");
+	}
+	if ((sb.st_mode & 07777) != 0700) {
+		struct stat probe;
+		bool had_store = fstatat(fd, "blobs", &probe, AT_SYMLINK_NOFOLLOW) == 0;
+		if (fchmod(fd, 0700) < 0) {
+			if (errno == EROFS) {
+				*readonly = true;
+				return 0;
+			}
+			return ferr_set(err, errno, "chmod 0700 %s", home);
+		}
+		if (had_store || (sb.st_mode & 022))
+			log_warn("store %s was open to other users (mode %04o): made it private (0700)", home,
+				(unsigned)(sb.st_mode & 07777));
+	}
+	return 0;
+}
+
+/* Create a store directory, or check an existing one: ours, and writable by
+ * nobody else (a group or other write bit is dropped). */
+static int secure_subdir(const char *home, const char *sub, struct ferr *err)
+{
+	_cleanup_free_ char *d = path_join(home, sub);
+	if (fs_mkdir_p(d, 0755, err) < 0)
+		return -1;
+	struct stat sb;
+	if (lstat(d, &sb) < 0)
+		return ferr_set(err, errno, "stat %s", d);
+	if (!S_ISDIR(sb.st_mode))
+		return ferr_setc(err, FERR_INVALID, ENOTDIR, "store %s", d);
+	if (sb.st_uid != geteuid())
+		return ferr_setc(err, FERR_PERM, 0, "store directory %s belongs to uid %u, not to you", d,
+			(unsigned)sb.st_uid);
+	if ((sb.st_mode & 022) && chmod(d, sb.st_mode & 07755) < 0)
+		return ferr_set(err, errno, "chmod go-w %s", d);
+	return 0;
 }
 
 int store_open(struct store **out, struct ferr *err)
 {
 	struct store *st = xcalloc(1, sizeof *st);
 	st->gc_fd = -1;
-	st->home = default_home();
+	st->home = default_home(err);
+	if (!st->home) {
+		free(st);
+		return ferr_wrap(err, "open store");
+	}
 	const char *sp = getenv("FERRY_STORE_PATH");
 	if (sp && *sp) {
 		_cleanup_free_ char *copy = xstrdup(sp);
@@ -74,22 +147,33 @@ int store_open(struct store **out, struct ferr *err)
 			if (*t)
 				strv_push(&st->ro, t);
 	}
-	static const char *const subdirs[] = { "blobs/sha256", "files/sha256", "images", "refs", "tmp", "locks" };
+	static const char *const subdirs[] = { "blobs/sha256", "files/sha256", "images", "refs", "tmp", "locks",
+		"blobs", "files" };
 	st->writable = true;
-	for (size_t i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
-		_cleanup_free_ char *d = path_join(st->home, subdirs[i]);
-		struct ferr e = FERR_INIT;
-		if (fs_mkdir_p(d, 0755, &e) < 0) {
-			if (!st->ro) {
-				*err = e;
-				ferr_wrap(err, "open store %s", st->home);
-				ferr_hint(err, "set FERRY_HOME to a writable directory");
-				store_close(st);
-				return -1;
-			}
-			st->writable = false; /* read-only stores may still serve */
-			break;
+	struct ferr e = FERR_INIT;
+	bool ro = false;
+	int rc = secure_root(st->home, &ro, &e);
+	if (rc == 0 && e.code == 0 && !ro)
+		for (size_t i = 0; i < sizeof subdirs / sizeof *subdirs && rc == 0; i++)
+			rc = secure_subdir(st->home, subdirs[i], &e);
+	if (rc < 0 && e.code == FERR_PERM && e.errnum == 0) {
+		/* another user's store: never used, even read-only */
+		*err = e;
+		ferr_wrap(err, "open store");
+		store_close(st);
+		return -1;
+	}
+	if (rc < 0 || ro) {
+		if (!st->ro) {
+			if (ro)
+				ferr_setc(&e, FERR_PERM, EROFS, "store %s", st->home);
+			*err = e;
+			ferr_wrap(err, "open store %s", st->home);
+			ferr_hint(err, "set FERRY_HOME to a writable directory");
+			store_close(st);
+			return -1;
 		}
+		st->writable = false; /* read-only stores may still serve */
 	}
 	*out = st;
 	return 0;
@@ -115,7 +199,7 @@ static bool warned_nolock;
 static int lock_take(struct store *st, const char *name, int op, const char *waiting_for, struct ferr *err)
 {
 	_cleanup_free_ char *p = xasprintf("%s/locks/%s.lock", st->home, name);
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return ferr_set(err, errno, "open lock %s", p);
 	if (flock(fd, op | LOCK_NB) == 0)
@@ -216,7 +300,7 @@ static int fetch_set(struct store *st, struct image_source *src, struct want *w,
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		w[i].partial = xasprintf("%s/tmp/blob-%s.partial", st->home, w[i].digest + 7);
-		w[i].fd = open(w[i].partial, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		w[i].fd = open(w[i].partial, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (w[i].fd < 0) {
 			rc = ferr_set(err, errno, "open %s", w[i].partial);
 			break;
@@ -264,7 +348,7 @@ static int ensure_blobs(struct store *st, struct image_source *src, const struct
 			continue;
 		_cleanup_free_ char *name = xstrdup(list[i].digest + 7);
 		_cleanup_free_ char *lp = xasprintf("%s/locks/%s.lock", st->home, name);
-		int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			rc = ferr_set(err, errno, "open lock %s", lp);
 			break;
@@ -312,14 +396,30 @@ static int store_blob_bytes(struct store *st, const char *digest, const char *da
 	_cleanup_free_ char *p = blob_path(st->home, digest);
 	if (fs_exists(p))
 		return 0;
-	return fs_write_atomic(p, data, len, 0644, err);
+	return fs_write_atomic(p, data, len, 0600, err); /* blobs: private */
 }
 
 /* ---- unpack ------------------------------------------------------------------- */
 
+/* The most an image's files may add up to (apparent size, holes included). */
+#define DEFAULT_MAX_IMAGE_SIZE (64ULL << 30)
+
+static int max_image_size(const struct pull_opts *o, uint64_t *max, struct ferr *err)
+{
+	*max = DEFAULT_MAX_IMAGE_SIZE;
+	if (o && o->max_image_size) {
+		*max = o->max_image_size;
+		return 0;
+	}
+	const char *e = getenv("FERRY_MAX_IMAGE_SIZE");
+	if (e && *e && size_parse(e, max, err) < 0)
+		return ferr_wrap(err, "FERRY_MAX_IMAGE_SIZE");
+	return 0;
+}
+
 static int unpack_image(struct store *st, const char *name, const char *mdigest, const char *mbody, size_t mlen,
 	const struct image_manifest *m, const char *cbody, size_t clen, const struct image_config *cfg,
-	struct ferr *err)
+	uint64_t max_size, struct ferr *err)
 {
 	_cleanup_free_ char *tmpl = xasprintf("%s/tmp/image-%.12s-XXXXXX", st->home, mdigest + 7);
 	if (!mkdtemp(tmpl))
@@ -328,6 +428,7 @@ static int unpack_image(struct store *st, const char *name, const char *mdigest,
 	_cleanup_free_ char *files = xasprintf("%s/files/sha256", st->home);
 	int rc = 0;
 	_cleanup_close_ int rootfd = -1, filesfd = -1;
+	struct layer_stats ls = { .max_apparent = max_size };
 	if (mkdir(rootfs, 0755) < 0 || (rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		rc = ferr_set(err, errno, "create %s", rootfs);
 	if (rc == 0 && (filesfd = open(files, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -339,8 +440,8 @@ static int unpack_image(struct store *st, const char *name, const char *mdigest,
 			rc = ferr_set(err, errno, "open %s", bp);
 			break;
 		}
-		struct layer_stats ls;
 		log_info("unpacking layer %zu/%zu %.19s", i + 1, m->n_layers, m->layers[i].digest);
+		ls.apparent_before = ls.apparent;
 		if (layer_extract(fd, cfg->diff_ids[i], rootfd, filesfd, &ls, err) < 0)
 			rc = ferr_wrap(err, "layer %s", m->layers[i].digest);
 	}
@@ -489,8 +590,11 @@ static int pull(struct store *st, const struct image_ref *ref, const struct pull
 		rc = ensure_blobs(st, src, m.layers, m.n_layers, err);
 	if (rc == 0)
 		rc = store_blob_bytes(st, mdigest, mbody, mlen, err);
+	uint64_t max_size = 0;
 	if (rc == 0)
-		rc = unpack_image(st, name, mdigest, mbody, mlen, &m, cbody, clen, &cfg, err);
+		rc = max_image_size(o, &max_size, err);
+	if (rc == 0)
+		rc = unpack_image(st, name, mdigest, mbody, mlen, &m, cbody, clen, &cfg, max_size, err);
 	if (rc < 0)
 		goto done;
 refs:

@@ -118,3 +118,33 @@ docker_auth() { # HOST USER PASSWORD: write docker's config.json as docker login
 	[ "$(grep -c 'GET /v2/.*/blobs/.* auth$' "$BATS_TEST_TMPDIR/storage.log")" -eq 0 ]
 	[ "$(grep -c 'GET /v2/.*/blobs/.* noauth$' "$BATS_TEST_TMPDIR/storage.log")" -ge 2 ]
 }
+
+@test "token auth: a plain-http token realm on another host is refused (credentials would go in clear)" {
+	d=$BATS_TEST_TMPDIR/realm
+	mkdir -p "$d/data"
+	registry_make_certs "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=t -keyout "$d/token.key" -out "$d/token.crt" 2>/dev/null
+	port=$(free_port)
+	cat >"$d/config.yml" <<YML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $d/data}}
+http:
+  addr: 127.0.0.1:$port
+  tls: {certificate: $d/server.crt, key: $d/server.key}
+auth:
+  token: {realm: "http://192.0.2.1:9/token", service: ferry-test, issuer: t, rootcertbundle: $d/token.crt}
+YML
+	local unset=() v
+	for v in $(compgen -e | grep '^REGISTRY' || true); do unset+=(-u "$v"); done
+	env "${unset[@]}" /usr/bin/docker-registry serve "$d/config.yml" >"$d/log" 2>&1 &
+	echo $! >"$BATS_TEST_TMPDIR/realm.pid"
+	wait_port "$port"
+	mkdir -p "$XDG_CONFIG_HOME/ferry/certs.d/127.0.0.1:$port"
+	cp "$d/ca.crt" "$XDG_CONFIG_HOME/ferry/certs.d/127.0.0.1:$port/ca.crt"
+	docker_auth "127.0.0.1:$port" "$REGISTRY_USER" "$REGISTRY_PASSWORD"
+	run "$FERRY" pull "127.0.0.1:$port/busybox"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"token realm http://192.0.2.1:9/token is plain http"*"--insecure"* ]] || die "$output"
+}

@@ -167,7 +167,8 @@ store_names() { "$FERRY" images --json | jq -r '.[].name' | sort; }
 	done
 	m=$FERRY_HOME/images/${first#sha256:}/manifest.json
 	for d in $(jq -r '.config.digest, .layers[].digest' "$m"); do
-		[ "$(registry_blob_gets conc/busybox "$d" | sed 's/.*/&/')" -eq 1 ] || true
+		n=$(REGISTRY_LOG=$HTTP_LOG registry_blob_gets conc/busybox "$d")
+		[ "$n" -eq 1 ] || die "blob $d: registry logged $n GETs"
 		n=$(grep -c "\"GET /v2/conc/busybox/blobs/$d " "$HTTP_LOG" || true)
 		[ "$n" -eq 1 ] || die "blob $d fetched $n times"
 	done
@@ -224,6 +225,45 @@ start_proxy() { # ARGS...: flaky-proxy in front of the HTTP registry; sets PROXY
 	run "$FERRY" prune
 	[ "$status" -eq 0 ]
 	[ -z "$(ls -A "$FERRY_HOME/tmp")" ]
+}
+
+@test "pull: an endless error body for a blob is not read beyond a cap" {
+	# blob GETs are redirected (as to object storage) to a server that
+	# answers 404 with a 64 MiB body, and says how much of it went out
+	local port
+	port=$(free_port)
+	python3 - "$port" >"$BATS_TEST_TMPDIR/huge.log" 2>&1 <<'PY' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        total = 64 << 20
+        self.send_response(404)
+        self.send_header("Content-Length", str(total))
+        self.end_headers()
+        sent, chunk = 0, b"x" * 65536
+        try:
+            while sent < total:
+                self.wfile.write(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        print("SENT", sent, flush=True)
+        self.close_connection = True
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+	echo $! >"$BATS_TEST_TMPDIR/huge.pid"
+	wait_port "$port"
+	start_proxy --redirect-blobs "http://127.0.0.1:$port"
+	run "$FERRY" pull --insecure "$PROXY/flaky/busybox"
+	kill "$(cat "$BATS_TEST_TMPDIR/huge.pid")" 2>/dev/null || true
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"HTTP 404 with an error body over 64 KiB"* ]] || die "$output"
+	sent=$(awk '/^SENT/ {s += $2} END {print s + 0}' "$BATS_TEST_TMPDIR/huge.log")
+	[ "$sent" -lt $((32 << 20)) ] || die "the server sent $sent bytes of error body before ferry stopped reading"
+	[ -z "$(ls -A "$FERRY_HOME/images")" ]
 }
 
 @test "pull: a blob served with the wrong content is refused, nothing stored" {

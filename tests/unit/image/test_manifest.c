@@ -85,6 +85,23 @@ static void test_refusals(void **state)
 	assert_int_equal(err.code, FERR_UNSUPPORTED);
 }
 
+/* A manifest whose layers are an object, or missing, says so (it once
+ * failed with an empty message). */
+static void test_layers_not_array(void **state)
+{
+	(void)state;
+	struct image_manifest m;
+	struct ferr err = FERR_INIT;
+	assert_true(parse("{\"schemaVersion\":2,\"config\":{\"digest\":\"" H1 "\",\"size\":1},\"layers\":{\"a\":1}}",
+			  NULL, &m, &err) < 0);
+	assert_int_equal(err.code, FERR_INVALID);
+	assert_non_null(strstr(err.msg, "layers is not an array"));
+	ferr_clear(&err);
+	assert_true(parse("{\"schemaVersion\":2,\"config\":{\"digest\":\"" H1 "\",\"size\":1}}", NULL, &m, &err) < 0);
+	assert_int_equal(err.code, FERR_INVALID);
+	assert_non_null(strstr(err.msg, "no layers array"));
+}
+
 static void test_config(void **state)
 {
 	(void)state;
@@ -118,6 +135,7 @@ int main(void)
 		cmocka_unit_test(test_oci_manifest),
 		cmocka_unit_test(test_index_select),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_layers_not_array),
 		cmocka_unit_test(test_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
