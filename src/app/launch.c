@@ -23,6 +23,7 @@
 #include "app/internal.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "base/home.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/path.h"
@@ -324,10 +325,9 @@ static json_t *public_invocation(const json_t *desc, const json_t *inv)
 
 char *app_data_dir(void)
 {
-	const char *home = getenv("HOME");
-	if (!home || !*home)
-		home = "/";
-	return xasprintf("%s/.cache/boutiques/data", home);
+	struct ferr e = FERR_INIT;
+	_cleanup_free_ char *home = home_dir(&e);
+	return xasprintf("%s/.cache/boutiques/data", home ? home : "/");
 }
 
 static void stamp_now(char *buf, size_t size, struct timeval *tv)

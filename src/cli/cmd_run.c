@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "base/cleanup.h"
+#include "base/home.h"
 #include "base/path.h"
 #include "base/str.h"
 #include "cli/cli.h"
@@ -280,7 +281,8 @@ static int check_main(int argc, char **argv)
 		store = xstrdup(home);
 	} else {
 		const char *xdg = getenv("XDG_DATA_HOME");
-		const char *h = getenv("HOME");
+		struct ferr he = FERR_INIT;
+		_cleanup_free_ char *h = xdg && xdg[0] ? NULL : home_dir(&he);
 		store = xdg && xdg[0] ? path_join(xdg, "ferry") : xasprintf("%s/.local/share/ferry", h ? h : "");
 	}
 	struct runtime_check items[16];

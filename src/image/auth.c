@@ -3,26 +3,26 @@
  * registry config (mirrors, insecure) and certs.d look-ups. */
 #include <errno.h>
 #include "base/libcrypto.h"
-#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "base/home.h"
 #include "base/json.h"
 #include "base/path.h"
 #include "base/str.h"
 #include "image/image.h"
 #include "image/internal.h"
 
-static const char *home_dir(void)
+/* The home directory (base/home.c), or "/" where none can be found: the
+ * files looked for there then simply do not exist. */
+static char *home_or_root(void)
 {
-	const char *h = getenv("HOME");
-	if (h && *h)
-		return h;
-	struct passwd *pw = getpwuid(getuid());
-	return pw ? pw->pw_dir : "/";
+	struct ferr e = FERR_INIT;
+	char *h = home_dir(&e);
+	return h ? h : xstrdup("/");
 }
 
 char *docker_config_path(void)
@@ -30,7 +30,8 @@ char *docker_config_path(void)
 	const char *d = getenv("DOCKER_CONFIG");
 	if (d && *d)
 		return path_join(d, "config.json");
-	return xasprintf("%s/.docker/config.json", home_dir());
+	_cleanup_free_ char *home = home_or_root();
+	return xasprintf("%s/.docker/config.json", home);
 }
 
 /* Docker Hub's credentials live under its v1 URL, as docker login writes them. */
@@ -174,7 +175,8 @@ static char *config_home(void)
 	const char *x = getenv("XDG_CONFIG_HOME");
 	if (x && *x)
 		return xstrdup(x);
-	return xasprintf("%s/.config", home_dir());
+	_cleanup_free_ char *home = home_or_root();
+	return xasprintf("%s/.config", home);
 }
 
 static void conf_merge(const char *path, const char *host, struct registry_conf *c, bool *found)

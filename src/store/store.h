@@ -19,6 +19,9 @@ struct store;
 /* Open (creating if needed) $FERRY_HOME, default ${XDG_DATA_HOME:-~/.local/share}/ferry,
  * and the read-only stores of FERRY_STORE_PATH. */
 int store_open(struct store **st, struct ferr *err);
+/* Open (creating if needed) the store at ROOT alone: no FERRY_STORE_PATH.
+ * The same private layout, locks and verified, deduplicated trees. */
+int store_open_at(struct store **st, const char *root, struct ferr *err);
 void store_close(struct store *st);
 const char *store_home(const struct store *st);
 

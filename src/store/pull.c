@@ -1,0 +1,197 @@
+/* The pull: resolve the reference, find the image already stored (one
+ * request) or fetch its manifest, config and layers and build its tree,
+ * then record the name. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+
+#include "base/cleanup.h"
+#include "base/size.h"
+#include "base/str.h"
+#include "store/internal.h"
+
+/* The most an image's files may add up to (apparent size, holes included). */
+#define DEFAULT_MAX_IMAGE_SIZE (64ULL << 30)
+
+static int max_image_size(const struct pull_opts *o, uint64_t *max, struct ferr *err)
+{
+	*max = DEFAULT_MAX_IMAGE_SIZE;
+	if (o && o->max_image_size) {
+		*max = o->max_image_size;
+		return 0;
+	}
+	const char *e = getenv("FERRY_MAX_IMAGE_SIZE");
+	if (e && *e && size_parse(e, max, err) < 0)
+		return ferr_wrap(err, "FERRY_MAX_IMAGE_SIZE");
+	return 0;
+}
+
+/* An index stored earlier: which manifest it picks for the platform. */
+static char *indexed_manifest(struct store *st, const char *digest, const struct image_platform *plat)
+{
+	_cleanup_free_ char *body = NULL;
+	size_t len;
+	struct ferr e = FERR_INIT;
+	if (store_blob_read(st->home, digest, &body, &len, &e) < 0)
+		return NULL;
+	struct image_manifest idx;
+	if (image_manifest_parse(body, len, NULL, &idx, &e) < 0)
+		return NULL;
+	char *r = NULL;
+	const struct image_desc *d;
+	if (idx.is_index && image_index_select(&idx, plat, &d, &e) == 0)
+		r = xstrdup(d->digest);
+	image_manifest_free(&idx);
+	return r;
+}
+
+/* In FERRY_HOME or any read-only store. */
+static bool image_anywhere(struct store *st, const char *digest)
+{
+	for (char **r = st->ro; r && *r; r++)
+		if (store_image_present(*r, digest))
+			return true;
+	return store_image_present(st->home, digest);
+}
+
+static int pull(struct store *st, const struct image_ref *ref, const struct pull_opts *o, char **out,
+	struct ferr *err)
+{
+	struct image_platform plat;
+	if (o && o->platform) {
+		if (image_platform_parse(o->platform, &plat, err) < 0)
+			return -1;
+	} else {
+		image_platform_host(&plat);
+	}
+	struct image_source *src = NULL;
+	if (image_source_open(ref, o, &src, err) < 0)
+		return -1;
+	_cleanup_free_ char *top = NULL;
+	_cleanup_free_ char *mdigest = NULL;
+	_cleanup_free_ char *mbody = NULL, *cbody = NULL;
+	size_t mlen = 0, clen = 0;
+	struct image_manifest m = { 0 };
+	struct image_config cfg = { 0 };
+	_cleanup_free_ char *name = image_ref_str(ref);
+	int lock = -1;
+	int rc = image_source_resolve(src, &top, err);
+
+	/* Warm path: the digest (or the index entry it picks) is already here. */
+	if (rc == 0) {
+		_cleanup_free_ char *viaidx = indexed_manifest(st, top, &plat);
+		const char *cand = viaidx ? viaidx : top;
+		if (image_anywhere(st, cand)) {
+			mdigest = xstrdup(cand);
+			goto refs;
+		}
+	}
+	if (rc == 0) {
+		_cleanup_free_ char *body = NULL, *mt = NULL;
+		size_t len;
+		rc = image_source_manifest(src, top, &body, &len, &mt, err);
+		if (rc == 0)
+			rc = image_manifest_parse(body, len, mt, &m, err);
+		if (rc == 0 && m.is_index) {
+			const struct image_desc *d;
+			rc = image_index_select(&m, &plat, &d, err);
+			if (rc == 0) {
+				mdigest = xstrdup(d->digest);
+				rc = store_blob_put(st->home, top, body, len, err);
+			}
+			image_manifest_free(&m);
+			if (rc == 0 && image_anywhere(st, mdigest))
+				goto refs;
+			_cleanup_free_ char *mt2 = NULL;
+			if (rc == 0)
+				rc = image_source_manifest(src, mdigest, &mbody, &mlen, &mt2, err);
+			if (rc == 0)
+				rc = image_manifest_parse(mbody, mlen, mt2, &m, err);
+			if (rc == 0 && m.is_index)
+				rc = ferr_setc(err, FERR_UNSUPPORTED, 0, "index %s points to another index", top);
+		} else if (rc == 0) {
+			mdigest = xstrdup(top);
+			mbody = steal_ptr(&body);
+			mlen = len;
+		}
+	}
+	if (rc < 0)
+		goto done;
+
+	/* One process per image does the work; the others wait here. */
+	lock = store_lock_take(st->home, mdigest + 7, LOCK_EX, "pulling this image", err);
+	if (lock == -1) {
+		rc = -1;
+		goto done;
+	}
+	if (store_image_present(st->home, mdigest))
+		goto refs;
+	rc = store_blobs_ensure(st->home, src, &m.config, 1, err);
+	if (rc == 0)
+		rc = store_blob_read(st->home, m.config.digest, &cbody, &clen, err);
+	if (rc == 0)
+		rc = image_config_parse(cbody, clen, &cfg, err);
+	if (rc == 0 && strv_len(cfg.diff_ids) != m.n_layers)
+		rc = ferr_setc(err, FERR_INVALID, 0, "config lists %zu diff_ids for %zu layers", strv_len(cfg.diff_ids),
+			m.n_layers);
+	if (rc == 0)
+		rc = store_blobs_ensure(st->home, src, m.layers, m.n_layers, err);
+	if (rc == 0)
+		rc = store_blob_put(st->home, mdigest, mbody, mlen, err);
+	uint64_t max_size = 0;
+	if (rc == 0)
+		rc = max_image_size(o, &max_size, err);
+	if (rc == 0) {
+		struct store_tree t = { .name = name, .mdigest = mdigest, .mbody = mbody, .mlen = mlen, .m = &m,
+			.cbody = cbody, .clen = clen, .cfg = &cfg, .max_size = max_size };
+		rc = store_tree_build(st->home, &t, err);
+	}
+	if (rc < 0)
+		goto done;
+refs:
+	if (ref->tag && (rc = store_ref_write(st->home, ref, false, mdigest, err)) < 0)
+		goto done;
+	if (ref->digest && (rc = store_ref_write(st->home, ref, true, mdigest, err)) < 0)
+		goto done;
+	if (!ref->tag && !ref->digest) {
+		struct image_ref r2 = *ref;
+		r2.digest = mdigest;
+		if ((rc = store_ref_write(st->home, &r2, true, mdigest, err)) < 0)
+			goto done;
+	}
+	if (out)
+		*out = steal_ptr(&mdigest);
+	rc = 0;
+done:
+	store_lock_release(lock);
+	image_manifest_free(&m);
+	image_config_free(&cfg);
+	image_source_close(src);
+	return rc;
+}
+
+int store_pull(struct store *st, const char *refstr, const struct pull_opts *o, char **manifest_digest_out,
+	struct ferr *err)
+{
+	if (!st->writable)
+		return ferr_setc(err, FERR_PERM, 0, "pull %s: store %s is not writable", refstr, st->home);
+	struct image_ref ref;
+	if (image_ref_parse(refstr, &ref, err) < 0)
+		return -1;
+	if (st->gc_fd == -1) {
+		int fd = store_lock_take(st->home, "gc", LOCK_SH, "prune to finish", err);
+		if (fd == -1) {
+			image_ref_free(&ref);
+			return -1;
+		}
+		st->gc_fd = fd;
+	}
+	int rc = pull(st, &ref, o, manifest_digest_out, err);
+	if (rc < 0) {
+		_cleanup_free_ char *s = image_ref_str(&ref);
+		ferr_wrap(err, "pull %s", s);
+	}
+	image_ref_free(&ref);
+	return rc;
+}
+
