@@ -51,11 +51,22 @@ static bool is_oci_layout(const char *dir)
 	return fs_exists(marker) && fs_exists(index) && !fs_is_dir(sub);
 }
 
+/* A bare name is never taken as a directory of the current directory: in
+ * a shared directory another user could plant alpine/ and have their root
+ * file system run by whoever types `ferry exec alpine` (Apptainer, too,
+ * wants a path). When such a directory exists, the error says how to
+ * name it. */
+static int dir_hint(const char *image, struct ferr *err)
+{
+	if (fs_is_dir(image))
+		ferr_hint(err, "a directory is written as a path: ./%s", image);
+	return -1;
+}
+
 /* IMAGE → root file system + image config, in this order:
  *   a path (starts with / ./ ../) → that directory (an OCI image layout
  *     directory is taken as oci:DIR, pulled into the store);
  *   a reference stored in FERRY_STORE_PATH or FERRY_HOME → its tree;
- *   an existing directory of that name → the directory;
  *   otherwise pull it (unless --no-pull) and use the stored tree. */
 int runtime_resolve_image(const char *image, bool no_pull, struct run_image *r, struct ferr *err)
 {
@@ -75,18 +86,10 @@ int runtime_resolve_image(const char *image, bool no_pull, struct run_image *r, 
 		image = layout_ref;
 	}
 	struct store *st = NULL;
-	if (store_open(&st, err) < 0) {
-		if (fs_is_dir(image))
-			return ferr_clear(err), resolve_dir(image, r, err);
-		return ferr_wrap(err, "image %s", image);
-	}
+	if (store_open(&st, err) < 0)
+		return ferr_wrap(err, "image %s", image), dir_hint(image, err);
 	struct image_info *info = NULL;
 	int rc = store_resolve(st, image, &info, err);
-	if (rc < 0 && err->code == FERR_NOTFOUND && fs_is_dir(image)) {
-		store_close(st);
-		ferr_clear(err);
-		return resolve_dir(image, r, err);
-	}
 	if (rc < 0 && err->code == FERR_NOTFOUND && !no_pull) {
 		ferr_clear(err);
 		struct pull_opts o = {0};
@@ -99,7 +102,7 @@ int runtime_resolve_image(const char *image, bool no_pull, struct run_image *r, 
 	}
 	if (rc < 0) {
 		store_close(st);
-		return -1; /* the store's messages name the image */
+		return layout_ref ? -1 : dir_hint(image, err); /* the store's messages name the image */
 	}
 	r->rootfs = xstrdup(info->rootfs);
 	r->config.env = strv_dup(info->config.env);

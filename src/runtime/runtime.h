@@ -56,6 +56,10 @@ struct run_spec {
 	const char *scratch;  /* --scratch DIR: writable layer on disk */
 	bool fakeroot;        /* map the caller to uid/gid 0 inside */
 	bool gpu;             /* --gpu/--nv: host NVIDIA driver */
+	/* Store roots kept read-only inside wherever a bind ($HOME, the
+	 * working directory, -B) exposes them. NULL: FERRY_STORE_PATH and the
+	 * store of FERRY_HOME (as store_open finds them). */
+	char **store_dirs;
 
 	/* runtime_run_wait only: fds the child puts on its stdout/stderr
 	 * (dup2 before entering); 0 means inherit the caller's. */
@@ -90,8 +94,9 @@ struct run_image {
  *   a path (starts with / ./ ../): that directory — a root file system, or a
  *     directory holding rootfs/ and an OCI image config.json;
  *   a reference stored in FERRY_STORE_PATH or FERRY_HOME;
- *   an existing directory of that name;
- *   otherwise pulled into the store (FERR_NOTFOUND with a hint if no_pull). */
+ *   otherwise pulled into the store (FERR_NOTFOUND with a hint if no_pull).
+ * A bare name is never a directory of the current directory (the hint
+ * says "./NAME" when one exists). */
 int runtime_resolve_image(const char *image, bool no_pull, struct run_image *out, struct ferr *err);
 void runtime_image_free(struct run_image *img);
 
