@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/resource.h>
+#include <sys/types.h>
 
 #include "base/err.h"
 
@@ -61,11 +62,11 @@ struct run_spec {
 	 * store of FERRY_HOME (as store_open finds them). */
 	char **store_dirs;
 
-	/* runtime_run_wait only: fds the child puts on its stdout/stderr
+	/* runtime_spawn/runtime_run_wait only: fds the child puts on its stdout/stderr
 	 * (dup2 before entering); 0 means inherit the caller's. */
 	int stdout_fd;
 	int stderr_fd;
-	/* runtime_run_wait only, optional: called in the parent right after
+	/* runtime_spawn/runtime_run_wait only, optional: called in the parent right after
 	 * the fork, while the command runs, to do work the caller needs
 	 * afterwards (e.g. start a thread). After the fork, so no lock a
 	 * thread of it takes (the loader's, malloc's) can be inherited by the
@@ -112,10 +113,27 @@ int runtime_run_argv(const struct run_image_config *cfg, const char *entrypoint,
  * other code: ferry failed before the command (125). */
 int runtime_exec(const struct run_spec *spec, struct ferr *err);
 
-/* Same child path as runtime_exec() in a forked child; the parent forwards
- * SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it and waits.
- * Returns 0 with *status (as waitpid) and *ru (may be NULL) once the command
- * ran; -1 with err filled (code as runtime_exec) when it could not start. */
+/* A container started in a child process, owned by the caller. */
+struct runtime_child {
+	pid_t pid;
+	int pidfd; /* readable once the child exits; for pidfd_send_signal; -1 before Linux 5.3 */
+	int errfd; /* the error channel: EOF once the command started, else a struct ferr */
+};
+/* Fork and take runtime_exec()'s path in the child (spec->stdout_fd and
+ * stderr_fd apply, while_running is called after the fork). Nothing
+ * process-wide is touched: no handler, no static state; threads may spawn
+ * at once. The caller waits (runtime_child_wait) and forwards signals. */
+int runtime_spawn(const struct run_spec *spec, struct runtime_child *child, struct ferr *err);
+/* Read the error channel and reap the child; closes its fds. Returns 0
+ * with *status (as waitpid) and *ru (may be NULL) once the command ran;
+ * -1 with err filled (code as runtime_exec) when it could not start. */
+int runtime_child_wait(struct runtime_child *child, int *status, struct rusage *ru, struct ferr *err);
+
+/* runtime_spawn() + runtime_child_wait(); meanwhile the calling thread
+ * forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to the
+ * command (blocked in its own signal mask and read from a signalfd while
+ * it waits; the mask is restored on return). Returns as
+ * runtime_child_wait(). */
 int runtime_run_wait(const struct run_spec *spec, int *status, struct rusage *ru, struct ferr *err);
 
 /* `ferry check`: what this machine allows. */
