@@ -17,15 +17,7 @@
 #include <sys/types.h>
 
 #include "base/err.h"
-
-/* What an image's config says about how to run it (OCI image config
- * "config" object). Every member may be NULL. Vectors are NULL-terminated. */
-struct run_image_config {
-	char **env;        /* "NAME=value" */
-	char **entrypoint;
-	char **cmd;
-	char *workdir;
-};
+#include "image/image.h"
 
 struct run_bind {
 	char *src; /* host path */
@@ -35,7 +27,7 @@ struct run_bind {
 
 struct run_spec {
 	const char *rootfs;                    /* image root directory (never written) */
-	const struct run_image_config *image;  /* NULL for a plain directory */
+	const struct image_config *image;      /* how to run it (image/image.h); NULL for a plain directory */
 	char **argv;                           /* command and arguments; argv[0] searched in the container's PATH */
 	bool shell;                            /* ignore argv: $SHELL if the image has it, else /bin/bash, else /bin/sh */
 
@@ -79,16 +71,15 @@ struct run_spec {
  * *binds. A missing DST means SRC. Relative SRC is made absolute against the
  * current directory; DST must be absolute. */
 int runtime_parse_binds(const char *text, struct run_bind **binds, size_t *n, struct ferr *err);
+/* One "SRC[:DST[:ro|rw]]", no comma splitting (app launch -v, as docker
+ * -v): the rules of runtime_parse_binds. Fills *b (caller frees src, dst). */
+int runtime_parse_bind(const char *spec, struct run_bind *b, struct ferr *err);
 void runtime_binds_free(struct run_bind *binds, size_t n);
-
-/* Read the "config" object of an OCI image config (config.json). */
-int runtime_image_config_load(const char *path, struct run_image_config *cfg, struct ferr *err);
-void runtime_image_config_free(struct run_image_config *cfg);
 
 /* An image ready to run: its root and, when known, its config. */
 struct run_image {
 	char *rootfs;
-	struct run_image_config config;
+	struct image_config config; /* as image_config_parse() reads it */
 	bool have_config; /* false for a plain directory */
 };
 /* IMAGE -> root file system + config, in this order (doc/run.md):
@@ -105,7 +96,7 @@ void runtime_image_free(struct run_image *img);
  * "" clears it) followed by args if any, else by CMD (CMD is dropped when
  * entrypoint is overridden, as docker does). Fills *argv (caller frees with
  * strv_free); fails with FERR_USAGE when the result is empty. */
-int runtime_run_argv(const struct run_image_config *cfg, const char *entrypoint, char **args,
+int runtime_run_argv(const struct image_config *cfg, const char *entrypoint, char **args,
 		     char ***argv, struct ferr *err);
 
 /* Run spec->argv in the container, replacing the calling process. Returns
