@@ -477,6 +477,14 @@ int place_gpu(struct ctx *c, struct ferr *err)
 void precreate(struct ctx *c, int upfd, const char *dst, bool is_dir)
 {
 	_cleanup_free_ char *norm = path_normalize(dst);
+	/* Most destinations (/dev, /proc, /tmp, /etc/passwd...) exist in the
+	 * image: one lookup settles them. */
+	struct ferr fe = FERR_INIT;
+	int whole = inroot_open(c->imgfd, norm, O_PATH | O_CLOEXEC, 0, &fe);
+	if (whole >= 0) {
+		close(whole);
+		return;
+	}
 	/* The kernel's name for the image root: resolved paths start with it. */
 	const char *imgpath = c->rootfs;
 	struct dstr rel = DSTR_INIT; /* resolved path so far, relative to the root */
