@@ -139,16 +139,13 @@ int app_container_run(const struct app_container_req *req, int *status, struct r
 		return ferr_set(err, 0, "image %s: not found", ref);
 	}
 	*digest = xstrdup(info->manifest_digest);
-	/* The image's own settings, borrowed from the store's record of it. */
-	struct run_image_config cfg = { info->config.env, info->config.entrypoint, info->config.cmd,
-					info->config.workdir };
 	struct run_bind *binds = xcalloc(req->nbinds + 1, sizeof *binds);
 	for (size_t i = 0; i < req->nbinds; i++)
 		binds[i] = (struct run_bind){ req->binds[i].host, req->binds[i].cont, req->binds[i].ro };
 	struct run_spec spec;
 	memset(&spec, 0, sizeof spec);
 	spec.rootfs = info->rootfs;
-	spec.image = &cfg;
+	spec.image = &info->config; /* the image's own settings, from the store's record */
 	spec.argv = req->argv;
 	/* Like `docker run` (bosh's default) and bosh's `singularity exec
 	 * --cleanenv`: the host's environment does not leak into the tool. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -148,11 +149,26 @@ int fs_rm_rf_at(int dirfd, const char *name, struct ferr *err)
 			return ferr_set(err, errno, "remove %s", name);
 		return 0;
 	}
-	/* A directory without u+rwx cannot be listed or emptied: fix that
-	 * first. Only our own files can be chmod-ed, which is what we want. */
-	if ((st.st_mode & S_IRWXU) != S_IRWXU && fchmodat(dirfd, name, st.st_mode | S_IRWXU, 0) < 0)
-		return ferr_set(err, errno, "chmod %s", name);
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* Pin the directory first (O_PATH, no symlink followed) and act on
+	 * that inode only: a directory swapped for a symlink after the lstat
+	 * (a container writing the tree) can never redirect the chmod or the
+	 * walk. A directory without u+rwx cannot be listed or emptied: fix
+	 * that first. Only our own files can be chmod-ed, which is what we want. */
+	_cleanup_close_ int pfd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return ferr_set(err, errno, "open %s", name);
+	if (fstat(pfd, &st) < 0)
+		return ferr_set(err, errno, "stat %s", name);
+	if ((st.st_mode & S_IRWXU) != S_IRWXU) {
+		char self[64];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
+		/* chmod through the fd's magic link reaches exactly the pinned
+		 * inode; without /proc, the kernel (or glibc) refuses a symlink. */
+		if (chmod(self, st.st_mode | S_IRWXU) < 0 &&
+		    (errno != ENOENT || fchmodat(dirfd, name, st.st_mode | S_IRWXU, AT_SYMLINK_NOFOLLOW) < 0))
+			return ferr_set(err, errno, "chmod %s", name);
+	}
+	_cleanup_close_ int fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return ferr_set(err, errno, "open %s", name);
 	if (rm_children(fd, name, err) < 0)

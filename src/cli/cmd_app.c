@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "runtime/runtime.h"
 #include "base/cleanup.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -135,28 +136,21 @@ static int parse(const char *sub, int argc, char **argv, struct opts *o)
 			o->print_schema = true;
 			break;
 		case 'v': {
-			_cleanup_free_ char *spec = xstrdup(optarg);
-			char *host = spec, *cont = strchr(spec, ':');
-			bool ro = false;
-			if (cont) {
-				*cont++ = '\0';
-				char *mode = strchr(cont, ':');
-				if (mode) {
-					*mode++ = '\0';
-					if (strcmp(mode, "ro") && strcmp(mode, "rw"))
-						return cli_usage_error("app", "%s: -v %s: mode must be ro or rw", sub, optarg);
-					ro = !strcmp(mode, "ro");
-				}
-			}
-			if (!*host || (cont && !*cont))
-				return cli_usage_error("app", "%s: -v wants HOST[:CONTAINER[:ro]], not '%s'", sub, optarg);
-			char *abs = realpath(host, NULL);
-			if (!abs) {
-				fprintf(stderr, "ferry: app %s: -v %s: %s\n", sub, host, strerror(errno));
+			/* The runtime's one bind parser (as -B): absolute
+			 * destination, source made absolute and normalised. Like
+			 * docker -v, the host path must exist. */
+			struct run_bind b;
+			struct ferr e = FERR_INIT;
+			if (runtime_parse_bind(optarg, &b, &e) < 0)
+				return cli_usage_error("app", "%s: -v: %s", sub, e.msg);
+			if (access(b.src, F_OK) < 0) {
+				fprintf(stderr, "ferry: app %s: -v %s: %s\n", sub, b.src, strerror(errno));
+				free(b.src);
+				free(b.dst);
 				return 125;
 			}
 			o->binds = xrealloc(o->binds, (o->nbinds + 1) * sizeof *o->binds);
-			o->binds[o->nbinds++] = (struct app_bind){ abs, xstrdup(cont ? cont : abs), ro };
+			o->binds[o->nbinds++] = (struct app_bind){ b.src, b.dst, b.ro };
 			break;
 		}
 		case 'N':

@@ -168,23 +168,31 @@ int image_index_select(const struct image_manifest *idx, const struct image_plat
 	return 0;
 }
 
-static char **strv_from_json(const json_t *a, bool null_if_absent)
+/* A JSON array of strings as a strv. Absent or null: NULL when
+ * null_if_absent, else an empty strv. Anything else — not an array, an
+ * item that is not a string — is an error: a command with an item
+ * silently dropped would run something else than the image says. */
+static int strv_from_json(const json_t *a, bool null_if_absent, const char *what, char ***out, struct ferr *err)
 {
-	char **v = NULL;
-	if (!json_is_array(a)) {
-		if (null_if_absent)
-			return NULL;
-		v = xcalloc(1, sizeof *v);
-		return v;
+	*out = NULL;
+	if (!a || json_is_null(a)) {
+		if (!null_if_absent)
+			*out = xcalloc(1, sizeof **out);
+		return 0;
 	}
-	v = xcalloc(json_array_size(a) + 1, sizeof *v);
-	size_t k = 0;
+	if (!json_is_array(a))
+		return ferr_setc(err, FERR_INVALID, 0, "image config: %s is not an array", what);
+	char **v = xcalloc(json_array_size(a) + 1, sizeof *v);
 	for (size_t i = 0; i < json_array_size(a); i++) {
 		json_t *s = json_array_get(a, i);
-		if (json_is_string(s))
-			v[k++] = xstrdup(json_string_value(s));
+		if (!json_is_string(s)) {
+			strv_free(v);
+			return ferr_setc(err, FERR_INVALID, 0, "image config: %s[%zu] is not a string", what, i);
+		}
+		v[i] = xstrdup(json_string_value(s));
 	}
-	return v;
+	*out = v;
+	return 0;
 }
 
 void image_config_free(struct image_config *c)
@@ -209,12 +217,18 @@ int image_config_parse(const char *buf, size_t len, struct image_config *c, stru
 		return -1;
 	if (!json_is_object(j))
 		return ferr_setc(err, FERR_INVALID, 0, "image config: not a JSON object");
+	/* "config" only: "container_config" is the docker build step's
+	 * container (a "#(nop)" command), never how to run the image. Absent
+	 * or null: an image with no run config at all, which is valid. */
 	json_t *cfg = json_object_get(j, "config");
-	if (!json_is_object(cfg))
-		cfg = json_object_get(j, "container_config");
-	c->env = strv_from_json(json_object_get(cfg, "Env"), false);
-	c->entrypoint = strv_from_json(json_object_get(cfg, "Entrypoint"), true);
-	c->cmd = strv_from_json(json_object_get(cfg, "Cmd"), true);
+	if (cfg && !json_is_null(cfg) && !json_is_object(cfg))
+		return ferr_setc(err, FERR_INVALID, 0, "image config: \"config\" is not an object");
+	if (strv_from_json(json_object_get(cfg, "Env"), false, "Env", &c->env, err) < 0 ||
+	    strv_from_json(json_object_get(cfg, "Entrypoint"), true, "Entrypoint", &c->entrypoint, err) < 0 ||
+	    strv_from_json(json_object_get(cfg, "Cmd"), true, "Cmd", &c->cmd, err) < 0) {
+		image_config_free(c);
+		return -1;
+	}
 	const char *s;
 	if ((s = json_get_str(cfg, "WorkingDir")) && *s)
 		c->workdir = xstrdup(s);
@@ -233,7 +247,10 @@ int image_config_parse(const char *buf, size_t len, struct image_config *c, stru
 		}
 	}
 	json_t *rootfs = json_object_get(j, "rootfs");
-	c->diff_ids = strv_from_json(json_object_get(rootfs, "diff_ids"), false);
+	if (strv_from_json(json_object_get(rootfs, "diff_ids"), false, "rootfs.diff_ids", &c->diff_ids, err) < 0) {
+		image_config_free(c);
+		return -1;
+	}
 	for (char **d = c->diff_ids; *d; d++)
 		if (!sha256_digest_valid(*d)) {
 			ferr_setc(err, FERR_INVALID, 0, "image config: invalid diff_id '%.80s'", *d);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "base/err.h"
 #include "runtime/runtime.h"
@@ -38,3 +39,61 @@ char *elf_soname(const char *path);
 
 /* Directory inside the container where GPU libs and binaries go. */
 #define GPU_DIR "/.ferry/gpu"
+
+/* ---- container.c, mount.c, etcdb.c: one container being set up ---------- */
+
+struct ctx {
+	const struct run_spec *spec;
+	uid_t uid;
+	gid_t gid;
+	char *rootfs;  /* canonical path of the image root; the staging tmpfs goes on top */
+	int imgfd;     /* O_PATH of the image root, taken before it is covered */
+	int stagefd;   /* the staging tmpfs */
+	char *newroot; /* rootfs + "/root" */
+	int rootfd;    /* O_PATH of newroot once assembled */
+	bool overlay;
+	char *cwd;
+	char *home;                  /* host $HOME */
+	char **seen_src, **seen_dst; /* binds placed, to decide if cwd is visible */
+	/* Every mount placed in the new root, in order: the destination as
+	 * asked (normalised) and where it resolved inside the root. */
+	char **mnt_dst, **mnt_real;
+	char **mnt_src; /* host source, "" for a tmpfs */
+	char **stores;  /* store roots to keep read-only (canonical host paths) */
+	char *passwd, *group;
+	struct gpu_plan gpu;
+};
+
+enum {
+	BIND_REC = 1,
+	BIND_RO = 2,
+	BIND_OPTIONAL = 4, /* skip silently if the source is missing */
+	BIND_QUIET = 8,    /* a destination that cannot be created is only a debug note */
+	BIND_USER = 16,    /* asked for by the user (-B, --home): may create its mount point in a host directory */
+};
+
+/* mount.c */
+char *fdpath(int fd);
+int write_file(const char *path, const char *text, struct ferr *err);
+int make_readonly(int fd, bool recursive, const char *what, struct ferr *err);
+int mount_staging(struct ctx *c, struct ferr *err);
+bool overlay_disabled(void);
+int mount_overlay(struct ctx *c, struct ferr *err);
+int mount_underlay(struct ctx *c, struct ferr *err);
+/* Bind host src at dst inside the new root (BIND_* flags). Returns 0 when
+ * placed, 1 when skipped (reported), -1 on error. */
+int place_bind(struct ctx *c, const char *src, const char *dst, int flags, struct ferr *err);
+int mount_tmpfs_at(struct ctx *c, const char *dst, const char *opts, struct ferr *err);
+int place_gpu(struct ctx *c, struct ferr *err);
+void precreate(struct ctx *c, int upfd, const char *dst, bool is_dir);
+/* Bind every store root (c->stores) that a bind exposes read-only over
+ * itself, wherever it appears inside. */
+int protect_stores(struct ctx *c, struct ferr *err);
+/* After pivot_root: a nested user and mount namespace, so the kernel locks
+ * every mount's flags (read-only, nosuid...) against the capabilities the
+ * command holds (--fakeroot, or root). */
+int lock_mounts(struct ctx *c, struct ferr *err);
+
+/* etcdb.c */
+void prepare_passwd(struct ctx *c);
+int place_db(struct ctx *c, const char *file, const char *text, struct ferr *err);

@@ -10,16 +10,6 @@
 #include "runtime/runtime.h"
 #include "store/store.h"
 
-static char **strv_dup(char **v)
-{
-	if (!v)
-		return NULL;
-	char **out = xcalloc(1, sizeof *out);
-	for (; *v; v++)
-		strv_push(&out, *v);
-	return out;
-}
-
 static bool looks_like_path(const char *s)
 {
 	return s[0] == '/' || !strcmp(s, ".") || !strcmp(s, "..") || str_starts_with(s, "./") ||
@@ -33,8 +23,12 @@ static int resolve_dir(const char *dir, struct run_image *r, struct ferr *err)
 	_cleanup_free_ char *sub = path_join(dir, "rootfs");
 	_cleanup_free_ char *cfg = path_join(dir, "config.json");
 	if (fs_is_dir(sub) && fs_exists(cfg)) {
-		if (runtime_image_config_load(cfg, &r->config, err) < 0)
-			return -1;
+		/* The store's own parser: a directory copied from the store runs
+		 * exactly as the stored image does. */
+		_cleanup_free_ char *body = NULL;
+		size_t len = 0;
+		if (fs_read_file(cfg, &body, &len, err) < 0 || image_config_parse(body, len, &r->config, err) < 0)
+			return ferr_wrap(err, "%s", cfg);
 		r->have_config = true;
 		r->rootfs = steal_ptr(&sub);
 	} else {
@@ -51,11 +45,22 @@ static bool is_oci_layout(const char *dir)
 	return fs_exists(marker) && fs_exists(index) && !fs_is_dir(sub);
 }
 
+/* A bare name is never taken as a directory of the current directory: in
+ * a shared directory another user could plant alpine/ and have their root
+ * file system run by whoever types `ferry exec alpine` (Apptainer, too,
+ * wants a path). When such a directory exists, the error says how to
+ * name it. */
+static int dir_hint(const char *image, struct ferr *err)
+{
+	if (fs_is_dir(image))
+		ferr_hint(err, "a directory is written as a path: ./%s", image);
+	return -1;
+}
+
 /* IMAGE → root file system + image config, in this order:
  *   a path (starts with / ./ ../) → that directory (an OCI image layout
  *     directory is taken as oci:DIR, pulled into the store);
  *   a reference stored in FERRY_STORE_PATH or FERRY_HOME → its tree;
- *   an existing directory of that name → the directory;
  *   otherwise pull it (unless --no-pull) and use the stored tree. */
 int runtime_resolve_image(const char *image, bool no_pull, struct run_image *r, struct ferr *err)
 {
@@ -75,18 +80,10 @@ int runtime_resolve_image(const char *image, bool no_pull, struct run_image *r, 
 		image = layout_ref;
 	}
 	struct store *st = NULL;
-	if (store_open(&st, err) < 0) {
-		if (fs_is_dir(image))
-			return ferr_clear(err), resolve_dir(image, r, err);
-		return ferr_wrap(err, "image %s", image);
-	}
+	if (store_open(&st, err) < 0)
+		return ferr_wrap(err, "image %s", image), dir_hint(image, err);
 	struct image_info *info = NULL;
 	int rc = store_resolve(st, image, &info, err);
-	if (rc < 0 && err->code == FERR_NOTFOUND && fs_is_dir(image)) {
-		store_close(st);
-		ferr_clear(err);
-		return resolve_dir(image, r, err);
-	}
 	if (rc < 0 && err->code == FERR_NOTFOUND && !no_pull) {
 		ferr_clear(err);
 		struct pull_opts o = {0};
@@ -99,13 +96,11 @@ int runtime_resolve_image(const char *image, bool no_pull, struct run_image *r, 
 	}
 	if (rc < 0) {
 		store_close(st);
-		return -1; /* the store's messages name the image */
+		return layout_ref ? -1 : dir_hint(image, err); /* the store's messages name the image */
 	}
 	r->rootfs = xstrdup(info->rootfs);
-	r->config.env = strv_dup(info->config.env);
-	r->config.entrypoint = strv_dup(info->config.entrypoint);
-	r->config.cmd = strv_dup(info->config.cmd);
-	r->config.workdir = info->config.workdir ? xstrdup(info->config.workdir) : NULL;
+	r->config = info->config; /* taken over: info no longer owns it */
+	memset(&info->config, 0, sizeof info->config);
 	r->have_config = true;
 	image_info_free(info);
 	store_close(st);
@@ -115,7 +110,7 @@ int runtime_resolve_image(const char *image, bool no_pull, struct run_image *r, 
 void runtime_image_free(struct run_image *r)
 {
 	free(r->rootfs);
-	runtime_image_config_free(&r->config);
+	image_config_free(&r->config);
 	memset(r, 0, sizeof *r);
 }
 

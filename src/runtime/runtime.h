@@ -14,17 +14,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/resource.h>
+#include <sys/types.h>
 
 #include "base/err.h"
-
-/* What an image's config says about how to run it (OCI image config
- * "config" object). Every member may be NULL. Vectors are NULL-terminated. */
-struct run_image_config {
-	char **env;        /* "NAME=value" */
-	char **entrypoint;
-	char **cmd;
-	char *workdir;
-};
+#include "image/image.h"
 
 struct run_bind {
 	char *src; /* host path */
@@ -34,7 +27,7 @@ struct run_bind {
 
 struct run_spec {
 	const char *rootfs;                    /* image root directory (never written) */
-	const struct run_image_config *image;  /* NULL for a plain directory */
+	const struct image_config *image;      /* how to run it (image/image.h); NULL for a plain directory */
 	char **argv;                           /* command and arguments; argv[0] searched in the container's PATH */
 	bool shell;                            /* ignore argv: $SHELL if the image has it, else /bin/bash, else /bin/sh */
 
@@ -56,12 +49,16 @@ struct run_spec {
 	const char *scratch;  /* --scratch DIR: writable layer on disk */
 	bool fakeroot;        /* map the caller to uid/gid 0 inside */
 	bool gpu;             /* --gpu/--nv: host NVIDIA driver */
+	/* Store roots kept read-only inside wherever a bind ($HOME, the
+	 * working directory, -B) exposes them. NULL: FERRY_STORE_PATH and the
+	 * store of FERRY_HOME (as store_open finds them). */
+	char **store_dirs;
 
-	/* runtime_run_wait only: fds the child puts on its stdout/stderr
+	/* runtime_spawn/runtime_run_wait only: fds the child puts on its stdout/stderr
 	 * (dup2 before entering); 0 means inherit the caller's. */
 	int stdout_fd;
 	int stderr_fd;
-	/* runtime_run_wait only, optional: called in the parent right after
+	/* runtime_spawn/runtime_run_wait only, optional: called in the parent right after
 	 * the fork, while the command runs, to do work the caller needs
 	 * afterwards (e.g. start a thread). After the fork, so no lock a
 	 * thread of it takes (the loader's, malloc's) can be inherited by the
@@ -74,24 +71,24 @@ struct run_spec {
  * *binds. A missing DST means SRC. Relative SRC is made absolute against the
  * current directory; DST must be absolute. */
 int runtime_parse_binds(const char *text, struct run_bind **binds, size_t *n, struct ferr *err);
+/* One "SRC[:DST[:ro|rw]]", no comma splitting (app launch -v, as docker
+ * -v): the rules of runtime_parse_binds. Fills *b (caller frees src, dst). */
+int runtime_parse_bind(const char *spec, struct run_bind *b, struct ferr *err);
 void runtime_binds_free(struct run_bind *binds, size_t n);
-
-/* Read the "config" object of an OCI image config (config.json). */
-int runtime_image_config_load(const char *path, struct run_image_config *cfg, struct ferr *err);
-void runtime_image_config_free(struct run_image_config *cfg);
 
 /* An image ready to run: its root and, when known, its config. */
 struct run_image {
 	char *rootfs;
-	struct run_image_config config;
+	struct image_config config; /* as image_config_parse() reads it */
 	bool have_config; /* false for a plain directory */
 };
 /* IMAGE -> root file system + config, in this order (doc/run.md):
  *   a path (starts with / ./ ../): that directory — a root file system, or a
  *     directory holding rootfs/ and an OCI image config.json;
  *   a reference stored in FERRY_STORE_PATH or FERRY_HOME;
- *   an existing directory of that name;
- *   otherwise pulled into the store (FERR_NOTFOUND with a hint if no_pull). */
+ *   otherwise pulled into the store (FERR_NOTFOUND with a hint if no_pull).
+ * A bare name is never a directory of the current directory (the hint
+ * says "./NAME" when one exists). */
 int runtime_resolve_image(const char *image, bool no_pull, struct run_image *out, struct ferr *err);
 void runtime_image_free(struct run_image *img);
 
@@ -99,7 +96,7 @@ void runtime_image_free(struct run_image *img);
  * "" clears it) followed by args if any, else by CMD (CMD is dropped when
  * entrypoint is overridden, as docker does). Fills *argv (caller frees with
  * strv_free); fails with FERR_USAGE when the result is empty. */
-int runtime_run_argv(const struct run_image_config *cfg, const char *entrypoint, char **args,
+int runtime_run_argv(const struct image_config *cfg, const char *entrypoint, char **args,
 		     char ***argv, struct ferr *err);
 
 /* Run spec->argv in the container, replacing the calling process. Returns
@@ -107,10 +104,27 @@ int runtime_run_argv(const struct run_image_config *cfg, const char *entrypoint,
  * other code: ferry failed before the command (125). */
 int runtime_exec(const struct run_spec *spec, struct ferr *err);
 
-/* Same child path as runtime_exec() in a forked child; the parent forwards
- * SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it and waits.
- * Returns 0 with *status (as waitpid) and *ru (may be NULL) once the command
- * ran; -1 with err filled (code as runtime_exec) when it could not start. */
+/* A container started in a child process, owned by the caller. */
+struct runtime_child {
+	pid_t pid;
+	int pidfd; /* readable once the child exits; for pidfd_send_signal; -1 before Linux 5.3 */
+	int errfd; /* the error channel: EOF once the command started, else a struct ferr */
+};
+/* Fork and take runtime_exec()'s path in the child (spec->stdout_fd and
+ * stderr_fd apply, while_running is called after the fork). Nothing
+ * process-wide is touched: no handler, no static state; threads may spawn
+ * at once. The caller waits (runtime_child_wait) and forwards signals. */
+int runtime_spawn(const struct run_spec *spec, struct runtime_child *child, struct ferr *err);
+/* Read the error channel and reap the child; closes its fds. Returns 0
+ * with *status (as waitpid) and *ru (may be NULL) once the command ran;
+ * -1 with err filled (code as runtime_exec) when it could not start. */
+int runtime_child_wait(struct runtime_child *child, int *status, struct rusage *ru, struct ferr *err);
+
+/* runtime_spawn() + runtime_child_wait(); meanwhile the calling thread
+ * forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to the
+ * command (blocked in its own signal mask and read from a signalfd while
+ * it waits; the mask is restored on return). Returns as
+ * runtime_child_wait(). */
 int runtime_run_wait(const struct run_spec *spec, int *status, struct rusage *ru, struct ferr *err);
 
 /* `ferry check`: what this machine allows. */

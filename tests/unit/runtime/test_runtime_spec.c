@@ -55,6 +55,24 @@ static void test_binds(void **state)
 	}
 }
 
+/* app launch -v uses the same parser, one spec at a time: a comma is part
+ * of a path there, the destination must still be absolute. */
+static void test_bind_one(void **state)
+{
+	(void)state;
+	struct run_bind b;
+	struct ferr err = FERR_INIT;
+	assert_int_equal(runtime_parse_bind("/data,x/./y//:/in/./c:ro", &b, &err), 0);
+	assert_string_equal(b.src, "/data,x/y");
+	assert_string_equal(b.dst, "/in/c");
+	assert_true(b.ro);
+	free(b.src);
+	free(b.dst);
+	assert_int_equal(runtime_parse_bind("/a:relative", &b, &err), -1);
+	assert_int_equal(err.code, FERR_USAGE);
+	assert_non_null(strstr(err.msg, "must be absolute"));
+}
+
 static char **v(const char *a, const char *b, const char *c)
 {
 	char **x = xcalloc(1, sizeof *x);
@@ -75,7 +93,7 @@ static char *joined(char **a)
 	return dstr_steal(&s);
 }
 
-static void expect_argv(const struct run_image_config *cfg, const char *ep, char **args, const char *want)
+static void expect_argv(const struct image_config *cfg, const char *ep, char **args, const char *want)
 {
 	char **out = NULL;
 	struct ferr err = FERR_INIT;
@@ -95,7 +113,7 @@ static void expect_argv(const struct run_image_config *cfg, const char *ep, char
 static void test_run_argv(void **state)
 {
 	(void)state;
-	struct run_image_config cfg = {.entrypoint = v("/ep", "-x", NULL), .cmd = v("c1", "c2", NULL)};
+	struct image_config cfg = {.entrypoint = v("/ep", "-x", NULL), .cmd = v("c1", "c2", NULL)};
 	char **args = v("a1", NULL, NULL);
 	char *none[] = {NULL};
 	expect_argv(&cfg, NULL, none, "/ep -x c1 c2");
@@ -107,7 +125,7 @@ static void test_run_argv(void **state)
 	expect_argv(NULL, NULL, none, NULL);
 	expect_argv(NULL, NULL, args, "a1");
 	strv_free(args);
-	runtime_image_config_free(&cfg);
+	image_config_free(&cfg);
 }
 
 static char *write_tmp(const char *text)
@@ -120,36 +138,96 @@ static char *write_tmp(const char *text)
 	return path;
 }
 
+/* The image config a directory carries is read by the store's parser
+ * (image_config_parse), so a run from a directory and from the store agree. */
+static int load_dir_config(const char *text, struct image_config *cfg, struct ferr *err)
+{
+	char dir[] = "/tmp/ferry-unit-dir-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *sub = xasprintf("%s/rootfs", dir), *cp = xasprintf("%s/config.json", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	FILE *f = fopen(cp, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	char *abs = xasprintf("%s", dir);
+	struct run_image img;
+	int r = runtime_resolve_image(abs, true, &img, err);
+	memset(cfg, 0, sizeof *cfg);
+	if (r == 0) {
+		assert_true(img.have_config);
+		*cfg = img.config;
+		memset(&img.config, 0, sizeof img.config);
+		runtime_image_free(&img);
+	}
+	unlink(cp);
+	rmdir(sub);
+	rmdir(dir);
+	free(sub);
+	free(cp);
+	free(abs);
+	return r;
+}
+
 static void test_image_config(void **state)
 {
 	(void)state;
-	struct run_image_config cfg;
+	struct image_config cfg;
 	struct ferr err = FERR_INIT;
-	char *p = write_tmp("{\"config\":{\"Env\":[\"A=1\"],\"Entrypoint\":null,\"Cmd\":[\"sh\"],\"WorkingDir\":\"/w\"}}");
-	assert_int_equal(runtime_image_config_load(p, &cfg, &err), 0);
+	assert_int_equal(load_dir_config("{\"config\":{\"Env\":[\"A=1\"],\"Entrypoint\":null,\"Cmd\":[\"sh\"],\"WorkingDir\":\"/w\"}}",
+					 &cfg, &err), 0);
 	assert_string_equal(cfg.env[0], "A=1");
 	assert_null(cfg.entrypoint);
 	assert_string_equal(cfg.cmd[0], "sh");
 	assert_string_equal(cfg.workdir, "/w");
-	runtime_image_config_free(&cfg);
-	unlink(p);
-	free(p);
+	image_config_free(&cfg);
 	/* hostile: wrong types are errors, not crashes */
 	static const char *const bad[] = {"{\"config\":{\"Cmd\":\"sh\"}}", "{\"config\":{\"Env\":[1]}}",
 					  "{\"config\":[]}", "not json"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		p = write_tmp(bad[i]);
 		ferr_clear(&err);
-		assert_int_equal(runtime_image_config_load(p, &cfg, &err), -1);
+		assert_int_equal(load_dir_config(bad[i], &cfg, &err), -1);
 		assert_true(err.msg[0] != '\0');
-		unlink(p);
-		free(p);
+		assert_int_equal(image_config_parse(bad[i], strlen(bad[i]), &cfg, &err), -1);
 	}
-	p = write_tmp("{\"architecture\":\"amd64\"}");
-	assert_int_equal(runtime_image_config_load(p, &cfg, &err), 0);
+	assert_int_equal(load_dir_config("{\"architecture\":\"amd64\"}", &cfg, &err), 0);
 	assert_null(cfg.cmd);
-	unlink(p);
-	free(p);
+	image_config_free(&cfg);
+}
+
+/* The two parsers that were disagreed, now one: "config": null with a
+ * docker "container_config" (the build step) runs nothing from the build
+ * step, from a directory or the store alike... */
+static void test_image_config_container_config(void **state)
+{
+	(void)state;
+	static const char text[] = "{\"config\":null,\"container_config\":{\"Cmd\":[\"/bin/sh\",\"-c\",\"#(nop) CMD [\\\"x\\\"]\"],"
+				   "\"Env\":[\"BUILD=1\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+	struct image_config cfg;
+	struct ferr err = FERR_INIT;
+	assert_int_equal(image_config_parse(text, strlen(text), &cfg, &err), 0);
+	assert_null(cfg.cmd);
+	assert_null(cfg.entrypoint);
+	assert_null(cfg.env[0]);
+	image_config_free(&cfg);
+	assert_int_equal(load_dir_config(text, &cfg, &err), 0);
+	assert_null(cfg.cmd);
+	image_config_free(&cfg);
+}
+
+/* ...and a Cmd item that is not a string is an error for both (dropping it
+ * would run another command than the image says). */
+static void test_image_config_nonstring_cmd(void **state)
+{
+	(void)state;
+	static const char text[] = "{\"config\":{\"Cmd\":[\"echo\",7,\"x\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+	struct image_config cfg;
+	struct ferr err = FERR_INIT;
+	assert_int_equal(image_config_parse(text, strlen(text), &cfg, &err), -1);
+	assert_non_null(strstr(err.msg, "Cmd[1] is not a string"));
+	ferr_clear(&err);
+	assert_int_equal(load_dir_config(text, &cfg, &err), -1);
+	assert_non_null(strstr(err.msg, "Cmd[1] is not a string"));
 }
 
 static void test_env_order(void **state)
@@ -157,7 +235,7 @@ static void test_env_order(void **state)
 	(void)state;
 	char *host[] = {"PATH=/host", "LD_LIBRARY_PATH=/hostlib", "KEEP=host", "OVER=host", "HOME=/home/u",
 			"FERRYENV_OVER=fe", "FERRYENV_NEW=fe", "FERRYENV_1bad=x", "TERM=t", NULL};
-	struct run_image_config img = {.env = v("PATH=/img", "OVER=img", "IMGONLY=i")};
+	struct image_config img = {.env = v("PATH=/img", "OVER=img", "IMGONLY=i")};
 	char *envfile = write_tmp("# c\nFILE=f\nNEW=file\nexport EXP=e\nKEEP\n");
 	char *files[] = {envfile, NULL};
 	char *cli[] = {"NEW=cli", "MISSING", NULL};
@@ -202,7 +280,7 @@ static void test_env_order(void **state)
 	assert_int_equal(err.code, FERR_USAGE);
 	unlink(envfile);
 	free(envfile);
-	runtime_image_config_free(&img);
+	image_config_free(&img);
 }
 
 static void test_soname(void **state)
@@ -269,8 +347,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_binds),
+		cmocka_unit_test(test_bind_one),
 		cmocka_unit_test(test_run_argv),
 		cmocka_unit_test(test_image_config),
+		cmocka_unit_test(test_image_config_container_config),
+		cmocka_unit_test(test_image_config_nonstring_cmd),
 		cmocka_unit_test(test_env_order),
 		cmocka_unit_test(test_soname),
 		cmocka_unit_test(test_resolve_paths),

@@ -6,8 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -147,6 +150,102 @@ static void test_forward_sigterm(void **state)
 	assert_int_equal(WTERMSIG(st), SIGTERM);
 }
 
+/* One process, 8 containers at once from 8 threads: runtime_spawn keeps
+ * no process-wide state, so each gets its own exit status and output.
+ * Half use runtime_spawn + runtime_child_wait, half runtime_run_wait. */
+#define N_PAR 8
+struct par {
+	int n;
+	int rc, status;
+	struct ferr err;
+	char out[64];
+};
+
+static void *par_run(void *arg)
+{
+	struct par *p = arg;
+	char path[] = "/tmp/ferry-par-XXXXXX";
+	int fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		p->rc = -2;
+		return NULL;
+	}
+	unlink(path);
+	char script[128];
+	/* sleep: the eight are alive at the same time. */
+	snprintf(script, sizeof script, "echo out-%d; /busybox sleep 0.3; exit %d", p->n, 10 + p->n);
+	char *argv[] = {"/busybox", "sh", "-c", script, NULL};
+	struct run_spec spec = {.rootfs = root, .argv = argv, .no_home = true, .stdout_fd = fd};
+	if (p->n % 2) {
+		struct runtime_child c;
+		p->rc = runtime_spawn(&spec, &c, &p->err);
+		if (p->rc == 0) {
+			assert_true(c.pidfd >= 0 || errno == ENOSYS);
+			p->rc = runtime_child_wait(&c, &p->status, NULL, &p->err);
+		}
+	} else {
+		p->rc = runtime_run_wait(&spec, &p->status, NULL, &p->err);
+	}
+	ssize_t k = pread(fd, p->out, sizeof p->out - 1, 0);
+	p->out[k > 0 ? k : 0] = '\0';
+	close(fd);
+	return NULL;
+}
+
+static void test_parallel(void **state)
+{
+	(void)state;
+	struct par ps[N_PAR];
+	pthread_t th[N_PAR];
+	for (int i = 0; i < N_PAR; i++) {
+		ps[i] = (struct par){.n = i, .err = FERR_INIT};
+		assert_int_equal(pthread_create(&th[i], NULL, par_run, &ps[i]), 0);
+	}
+	for (int i = 0; i < N_PAR; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	if (ps[0].rc < 0 && ps[0].err.code == FERR_PERM)
+		skip();
+	for (int i = 0; i < N_PAR; i++) {
+		char want[32];
+		snprintf(want, sizeof want, "out-%d\n", i);
+		if (ps[i].rc != 0)
+			fail_msg("container %d: %s", i, ps[i].err.msg);
+		assert_true(WIFEXITED(ps[i].status));
+		assert_int_equal(WEXITSTATUS(ps[i].status), 10 + i);
+		assert_string_equal(ps[i].out, want);
+	}
+}
+
+/* The error channel and the pidfd are the caller's: a failure before
+ * execve comes back from runtime_child_wait, and the caller can signal. */
+static void test_spawn_owned(void **state)
+{
+	(void)state;
+	char *argv[] = {"/busybox", "sleep", "5", NULL};
+	struct run_spec spec = {.rootfs = root, .argv = argv, .no_home = true};
+	struct runtime_child c;
+	struct ferr err = FERR_INIT;
+	int r = runtime_spawn(&spec, &c, &err);
+	assert_int_equal(r, 0);
+	if (c.pidfd >= 0)
+		assert_int_equal(syscall(SYS_pidfd_send_signal, c.pidfd, SIGUSR1, NULL, 0), 0);
+	else
+		assert_int_equal(kill(c.pid, SIGUSR1), 0);
+	int st = -1;
+	r = runtime_child_wait(&c, &st, NULL, &err);
+	if (r < 0 && err.code == FERR_PERM)
+		skip();
+	assert_int_equal(r, 0);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGUSR1);
+
+	char *missing[] = {"no-such-command", NULL};
+	spec.argv = missing;
+	assert_int_equal(runtime_spawn(&spec, &c, &err), 0);
+	assert_int_equal(runtime_child_wait(&c, &st, NULL, &err), -1);
+	assert_int_equal(err.code, FERR_NOCMD);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +253,8 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_stdout_fd),
 		cmocka_unit_test(test_forward_sigterm),
+		cmocka_unit_test(test_parallel),
+		cmocka_unit_test(test_spawn_owned),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
