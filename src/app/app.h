@@ -69,7 +69,7 @@ struct app_job {
 };
 
 enum {
-	APP_WRITE_CONFIG = 1, /* write file-template config files (bosh does, even in simulate) */
+	APP_WRITE_CONFIG = 1, /* write file-template config files (launch; simulate only when asked) */
 };
 
 /* Build the job for a valid descriptor and a validated invocation (defaults

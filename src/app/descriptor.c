@@ -30,6 +30,24 @@ const json_t *app_descriptor_schema(void)
 	return schema_cache;
 }
 
+/* A string holding "\u0000" is refused (jansson's default, kept on
+ * purpose): a command line, an argument and a path all end at the first
+ * NUL, so the value could not reach the tool as given. Say that, rather
+ * than jansson's "not allowed without JSON_ALLOW_NUL". */
+static json_t *nul_refused(json_t *j, struct ferr *err)
+{
+	char *what = j ? NULL : strstr(err->msg, "invalid JSON: \\u0000 is not allowed");
+	if (what) {
+		*what = '\0';
+		size_t L = strlen(err->msg);
+		snprintf(what, sizeof err->msg - L,
+			 "a NUL character (\\u0000) in a string: a value cannot carry one to a tool "
+			 "(arguments and paths end at NUL)");
+		ferr_hint(err, "remove the \\u0000 from the value");
+	}
+	return j;
+}
+
 json_t *app_load_json(const char *path, struct ferr *err)
 {
 	if (!strcmp(path, "-")) {
@@ -38,12 +56,12 @@ json_t *app_load_json(const char *path, struct ferr *err)
 		if (!j)
 			ferr_setc(err, FERR_INVALID, 0, "<stdin>:%d:%d: invalid JSON: %s", je.line, je.column,
 				  je.text);
-		return j;
+		return nul_refused(j, err);
 	}
 	/* bosh also takes the JSON text itself as the argument */
 	if (path[0] == '{')
-		return json_load_buf(path, strlen(path), "<argument>", err);
-	json_t *j = json_load_path(path, err);
+		return nul_refused(json_load_buf(path, strlen(path), "<argument>", err), err);
+	json_t *j = nul_refused(json_load_path(path, err), err);
 	if (!j && (str_starts_with(path, "zenodo.") || str_starts_with(path, "10.5281/")) && !fs_exists(path))
 		ferr_hint(err, "ferry does not fetch descriptors from Zenodo: download the descriptor and give its file");
 	return j;

@@ -449,10 +449,14 @@ static void check_outputs(const json_t *desc, const struct app_job *job, struct 
 		memset(&g, 0, sizeof g);
 		int r = glob(path, 0, NULL, &g);
 		_cleanup_free_ char *line = NULL;
-		if (r == 0 && g.gl_pathc > 0) {
-			line = xasprintf("%s (%s, %s)", g.gl_pathv[0], id, optional ? "Optional" : "Required");
+		struct stat st;
+		/* a path that exists as written counts even where its brackets,
+		 * taken as a pattern, match nothing (bosh only globs) */
+		const char *match = r == 0 && g.gl_pathc > 0 ? g.gl_pathv[0] : lstat(path, &st) == 0 ? path : NULL;
+		if (match) {
+			line = xasprintf("%s (%s, %s)", match, id, optional ? "Optional" : "Required");
 			json_array_append_new(res->found, json_string(line));
-			json_object_set_new(res->found_map, id, json_string(g.gl_pathv[0]));
+			json_object_set_new(res->found_map, id, json_string(match));
 		} else if (!optional) {
 			line = xasprintf("%s (%s, Required)", path, id);
 			json_array_append_new(res->missing, json_string(line));

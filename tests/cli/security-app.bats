@@ -1,0 +1,200 @@
+#!/usr/bin/env bats
+# ferry app against hostile invocations and tools (issue 16): values that
+# carry other inputs' value-keys and shell syntax, NUL, config-file paths
+# that climb out of the working directory, a tool that tries to reach the
+# store or the provenance records, deep conditional expressions, and
+# output symlinks that would make provenance hashing follow them.
+load ../lib/common
+
+setup() {
+	ferry_test_env
+	export HOME=$BATS_TEST_TMPDIR/home
+	mkdir -p "$HOME"
+	W=$BATS_TEST_TMPDIR/w
+	mkdir -p "$W/job"
+	cd "$W/job"
+	BUSYBOX="oci:$FERRY_TEST_IMAGES/busybox:latest"
+}
+
+# hostile_desc FILE [IMAGE]: every input and output has a value-key, and the
+# tool writes each value it receives, byte for byte, into its own file.
+hostile_desc() {
+	local ci=
+	[ -z "${2:-}" ] || ci=", \"container-image\": {\"type\": \"docker\", \"image\": \"$2\"}"
+	cat >"$1" <<EOF
+{"name": "hostile", "tool-version": "1", "schema-version": "0.5", "description": "d",
+ "command-line": "printf %s [A] > a.out; printf %s [B] > b.out; printf '%s|' [L] > l.out; cat [F] > f.out; printf %s [A] > [O]; echo [N] > n.out"$ci,
+ "inputs": [
+   {"id": "a", "name": "a", "type": "String", "value-key": "[A]"},
+   {"id": "b", "name": "b", "type": "String", "value-key": "[B]"},
+   {"id": "l", "name": "l", "type": "String", "list": true, "value-key": "[L]"},
+   {"id": "f", "name": "f", "type": "File", "value-key": "[F]"},
+   {"id": "n", "name": "n", "type": "Number", "optional": true, "value-key": "[N]"}],
+ "output-files": [{"id": "o", "name": "o", "path-template": "o_[B].txt", "value-key": "[O]"}]}
+EOF
+}
+
+# A value holding every value-key of hostile_desc, quotes, $(), backticks,
+# a newline and shell separators; the commands, if run, create p1..p3.
+V=$'k[A]k[B]k[L]k[F]k[O]k[N] \'q"$(touch p1)`touch p2`\n;touch p3; [A] \'[B]\''
+
+# hostile_inv FILE: that value in every String input, list item and the
+# File input's name (the file exists, in the working directory).
+hostile_inv() {
+	printf 'file data\n' >"f_$V"
+	jq -n --arg v "$V" '{a: $v, b: $v, l: [$v, $v], f: ("f_" + $v), n: 3}' >"$1"
+}
+
+# check_hostile DIR: the tool got each value as one literal argument, and
+# nothing the values hold was run.
+check_hostile() {
+	local d=$1
+	printf '%s' "$V" >"$BATS_TEST_TMPDIR/want"
+	cmp "$d/a.out" "$BATS_TEST_TMPDIR/want"
+	cmp "$d/b.out" "$BATS_TEST_TMPDIR/want"
+	cmp "$d/o_$V.txt" "$BATS_TEST_TMPDIR/want"
+	printf '%s|%s|' "$V" "$V" >"$BATS_TEST_TMPDIR/want"
+	cmp "$d/l.out" "$BATS_TEST_TMPDIR/want"
+	[ "$(cat "$d/f.out")" = "file data" ]
+	[ "$(cat "$d/n.out")" = 3 ]
+	[ ! -e "$d/p1" ] && [ ! -e "$d/p2" ] && [ ! -e "$d/p3" ]
+}
+
+@test "security app: a value holding another input's value-key stays literal (issue's repro)" {
+	cat >"$W/d.json" <<'EOF'
+{"name": "t", "tool-version": "1", "schema-version": "0.5", "description": "d",
+ "command-line": "echo [A] [B]",
+ "inputs": [{"id": "a", "name": "a", "type": "String", "value-key": "[A]"},
+            {"id": "b", "name": "b", "type": "String", "value-key": "[B]"}]}
+EOF
+	inv="{\"a\": \"[B]\", \"b\": \"; touch $W/INJECTED ;\"}"
+	run "$FERRY" app simulate "$W/d.json" -i "$inv"
+	[ "$status" -eq 0 ]
+	[ "$output" = "echo '[B]' '; touch $W/INJECTED ;'" ]
+	run "$FERRY" app launch -q --no-container --skip-data-collection "$W/d.json" "$inv"
+	[ "$status" -eq 0 ]
+	[ "$output" = "[B] ; touch $W/INJECTED ;" ]
+	[ ! -e "$W/INJECTED" ]
+}
+
+@test "security app: value-keys, quotes, \$(), backticks, newlines: one literal argument (simulate)" {
+	hostile_desc "$W/d.json"
+	hostile_inv "$W/i.json"
+	run "$FERRY" app simulate "$W/d.json" -i "$W/i.json"
+	[ "$status" -eq 0 ]
+	# the command line simulate prints, run by a shell, gives the same result
+	cmd=$output
+	sh -c "$cmd"
+	check_hostile .
+}
+
+@test "security app: value-keys, quotes, \$(), backticks, newlines: one literal argument (launch on the host)" {
+	hostile_desc "$W/d.json"
+	hostile_inv "$W/i.json"
+	run "$FERRY" app launch -q --no-container "$W/d.json" "$W/i.json"
+	[ "$status" -eq 0 ]
+	check_hostile .
+	# the record's shell-command is the command that ran
+	rec=$(ls "$HOME"/.cache/boutiques/data/hostile_*.json)
+	run "$FERRY" app simulate "$W/d.json" -i "$W/i.json"
+	[ "$(jq -r '.["public-output"]["shell-command"]' "$rec")" = "$output" ]
+}
+
+@test "security app: value-keys, quotes, \$(), backticks, newlines: one literal argument (launch in busybox)" {
+	hostile_desc "$W/d.json" "$BUSYBOX"
+	hostile_inv "$W/i.json"
+	run "$FERRY" app launch -q --skip-data-collection "$W/d.json" "$W/i.json"
+	[ "$status" -eq 0 ]
+	check_hostile .
+}
+
+@test "security app: a NUL in a value is refused with one line, and nothing runs" {
+	hostile_desc "$W/d.json"
+	printf 'x\n' >f
+	printf '{"a": "x\\u0000; touch %s/nul", "b": "b", "l": [], "f": "f"}' "$W" >"$W/i.json"
+	for sub in simulate invocation; do
+		run "$FERRY" app "$sub" "$W/d.json" -i "$W/i.json"
+		[ "$status" -eq 1 ]
+		[ "${#lines[@]}" -eq 1 ]
+		[[ "$output" == *"i.json:1:"*"a NUL character (\\u0000) in a string"* ]]
+	done
+	run "$FERRY" app launch -q --no-container "$W/d.json" "$W/i.json"
+	[ "$status" -eq 125 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"a NUL character (\\u0000) in a string"* ]]
+	[ ! -e "$W/nul" ] && [ ! -e a.out ]
+}
+
+# conf_desc FILE TEMPLATE: a tool whose config file's path comes from NAME
+conf_desc() {
+	cat >"$1" <<EOF
+{"name": "conf", "tool-version": "1", "schema-version": "0.5", "description": "d",
+ "command-line": "cat [CONF]",
+ "inputs": [{"id": "name", "name": "n", "type": "String", "value-key": "[NAME]"}],
+ "output-files": [{"id": "conf", "name": "c", "path-template": "$2", "value-key": "[CONF]",
+                   "file-template": ["echo pwned"]}]}
+EOF
+}
+
+@test "security app: a config-file path cannot climb out of the working directory (issue's repro)" {
+	mkdir -p "$W/out"
+	conf_desc "$W/d.json" "job_[NAME].conf"
+	evil='{"name": "x/../../../../../../../../../../../../'"${W#/}"'/out/evil.sh"}'
+	check_refused() {
+		[ "$status" -eq "$1" ]
+		[ "${#lines[@]}" -eq 1 ]
+		[[ "$output" == *"output 'conf': config file job_x/../"*"evil.sh.conf is not beneath the working directory"* ]]
+		[ -z "$(ls -A "$W/out")" ]
+	}
+	run "$FERRY" app simulate --write-config-files "$W/d.json" -i "$evil"
+	check_refused 1
+	run "$FERRY" app simulate "$W/d.json" -i "$evil"
+	check_refused 1
+	run "$FERRY" app launch -q --no-container --skip-data-collection "$W/d.json" "$evil"
+	check_refused 125
+	# a value that stays inside is fine, and lands where bosh puts it
+	run "$FERRY" app launch -q --no-container --skip-data-collection "$W/d.json" '{"name": "a/../b"}'
+	[ "$status" -eq 0 ]
+	[ "$output" = "echo pwned" ]
+	[ "$(cat b.conf)" = "echo pwned" ]
+}
+
+@test "security app: a config file is not written through a symlink in the working directory" {
+	mkdir -p "$W/out"
+	conf_desc "$W/d.json" "[NAME]/job.conf"
+	ln -s "$W/out" link
+	run "$FERRY" app launch -q --no-container --skip-data-collection "$W/d.json" '{"name": "link"}'
+	[ "$status" -eq 125 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"config file of output 'conf'"* ]]
+	[ -z "$(ls -A "$W/out")" ]
+	# the final name a symlink: refused too
+	conf_desc "$W/d.json" "[NAME].conf"
+	ln -s "$W/out/planted" x.conf
+	run "$FERRY" app launch -q --no-container --skip-data-collection "$W/d.json" '{"name": "x"}'
+	[ "$status" -eq 125 ]
+	[ -z "$(ls -A "$W/out")" ]
+}
+
+@test "security app: an absolute template keeps its directory; values cannot leave it" {
+	mkdir -p "$W/abs" "$W/out"
+	conf_desc "$W/d.json" "$W/abs/[NAME].conf"
+	run "$FERRY" app launch -q --no-container --skip-data-collection "$W/d.json" '{"name": "ok"}'
+	[ "$status" -eq 0 ]
+	[ "$(cat "$W/abs/ok.conf")" = "echo pwned" ]
+	run "$FERRY" app launch -q --no-container --skip-data-collection "$W/d.json" '{"name": "../out/evil"}'
+	[ "$status" -eq 125 ]
+	[[ "$output" == *"config file $W/abs/../out/evil.conf is not in $W/abs, where the template puts it"* ]]
+	[ -z "$(ls -A "$W/out")" ]
+}
+
+@test "security app: simulate is a dry run: it writes nothing unless asked" {
+	conf_desc "$W/d.json" "sub/[NAME].conf"
+	run "$FERRY" app simulate "$W/d.json" -i '{"name": "n"}'
+	[ "$status" -eq 0 ]
+	[ "$output" = "cat sub/n.conf" ]
+	[ -z "$(ls -A)" ]
+	run "$FERRY" app simulate --write-config-files "$W/d.json" -i '{"name": "n"}'
+	[ "$status" -eq 0 ]
+	[ "$(cat sub/n.conf)" = "echo pwned" ]
+}
