@@ -154,6 +154,11 @@ int app_container_run(const struct app_container_req *req, int *status, struct r
 	 * --cleanenv`: the host's environment does not leak into the tool. */
 	spec.cleanenv = true;
 	spec.env = req->env;
+	/* Like bosh's docker and singularity runs, the tool sees the image plus
+	 * what the launch binds (the working directory, File inputs, -v), not
+	 * the host's $HOME and /tmp: an empty private home and /tmp, so it can
+	 * reach neither ferry's store nor the provenance records. */
+	spec.contain = true;
 	spec.binds = binds;
 	spec.n_binds = req->nbinds;
 	spec.pwd = req->cwd;

@@ -198,3 +198,37 @@ EOF
 	[ "$status" -eq 0 ]
 	[ "$(cat sub/n.conf)" = "echo pwned" ]
 }
+
+@test "security app: a tool in its image reaches neither the store, the records, \$HOME nor the host's /tmp" {
+	cat >"$W/d.json" <<'EOF'
+{"name": "peek", "tool-version": "1", "schema-version": "0.5", "description": "d",
+ "command-line": "for p in [STORE] [DATA] [HOMEFILE] [TMPFILE]; do ls -d \"$p\" >/dev/null 2>&1 && echo \"seen $p\"; done > seen.txt; ls -A \"$HOME\" > home.txt; touch \"$HOME/planted\" /tmp/[MARK] /var/tmp/[MARK]; rm -rf [STORE] [DATA] 2>/dev/null; true",
+ "container-image": {"type": "docker", "image": "IMAGE"},
+ "inputs": [{"id": "store", "name": "s", "type": "String", "value-key": "[STORE]"},
+            {"id": "data", "name": "d", "type": "String", "value-key": "[DATA]"},
+            {"id": "homefile", "name": "h", "type": "String", "value-key": "[HOMEFILE]"},
+            {"id": "tmpfile", "name": "t", "type": "String", "value-key": "[TMPFILE]"},
+            {"id": "mark", "name": "m", "type": "String", "value-key": "[MARK]"}]}
+EOF
+	sed -i "s|IMAGE|$BUSYBOX|" "$W/d.json"
+	echo secret >"$HOME/secret"
+	tmpfile=$(mktemp /tmp/ferry-app-host.XXXXXX)
+	mark=ferry-app-mark-$$-$RANDOM
+	jq -n --arg s "$FERRY_HOME" --arg d "$HOME/.cache/boutiques/data" --arg h "$HOME/secret" \
+		--arg t "$tmpfile" --arg m "$mark" '{store: $s, data: $d, homefile: $h, tmpfile: $t, mark: $m}' >"$W/i.json"
+	# the first launch pulls the image and writes a record: both exist now
+	run "$FERRY" app launch -q "$W/d.json" "$W/i.json"
+	[ "$status" -eq 0 ]
+	[ -n "$(ls -A "$FERRY_HOME")" ]
+	[ "$(ls "$HOME"/.cache/boutiques/data/peek_*.json | wc -l)" -eq 1 ]
+	run "$FERRY" app launch -q "$W/d.json" "$W/i.json"
+	[ "$status" -eq 0 ]
+	rm -f "$tmpfile"
+	[ ! -s seen.txt ]
+	[ ! -s home.txt ]
+	[ ! -e "$HOME/planted" ] && [ ! -e "/tmp/$mark" ] && [ ! -e "/var/tmp/$mark" ]
+	# the store and the records are intact, and the second record was written
+	[ "$(ls "$HOME"/.cache/boutiques/data/peek_*.json | wc -l)" -eq 2 ]
+	run "$FERRY" images
+	[[ "$output" == *busybox* ]]
+}
