@@ -378,6 +378,8 @@ static struct val ev_or(struct ev *e)
 
 int cond_eval(char **tokens, struct ferr *err)
 {
+	if (cond_depth(tokens) > COND_MAX_DEPTH)
+		return ferr_setc(err, FERR_INVALID, 0, "nested deeper than %d levels", COND_MAX_DEPTH);
 	struct ev e = { tokens, 0, NULL };
 	struct val v = ev_or(&e);
 	if (!e.errmsg && tokens[e.i])
@@ -459,7 +461,8 @@ static int output_names(struct subst *s, json_t *dest, struct ferr *err)
 				}
 				int r = cond_eval(expr, err);
 				if (r < 0)
-					return ferr_wrap(err, "output '%s': condition \"%s\"", id, key);
+					return ferr_wrap(err, "output '%s': condition \"%.60s%s\"", id, key,
+							 strlen(key) > 60 ? "..." : "");
 				if (r)
 					name = json_string_value(pv);
 			}

@@ -119,6 +119,24 @@ char **cond_tokens(const char *expr)
 	return v;
 }
 
+size_t cond_depth(char **tokens)
+{
+	size_t parens = 0, nots = 0, max = 0;
+	for (size_t i = 0; tokens[i]; i++) {
+		if (!strcmp(tokens[i], "("))
+			parens++;
+		else if (!strcmp(tokens[i], ")"))
+			parens -= parens > 0;
+		if (!strcmp(tokens[i], "not"))
+			nots++;
+		else if (strcmp(tokens[i], "("))
+			nots = 0;
+		if (parens + nots > max)
+			max = parens + nots;
+	}
+	return max;
+}
+
 /* Python str.isalnum() / isdigit() on ASCII (non-empty). */
 static bool is_alnum(const char *s)
 {
@@ -469,6 +487,8 @@ static void check_rules(const json_t *d, struct app_problems *out)
 								  json_get_str(o, "id") ?: "", tok[t]);
 						continue;
 					}
+					if (cond_depth(tok) > COND_MAX_DEPTH)
+						continue; /* reported below */
 					struct dstr joined = DSTR_INIT;
 					dstr_append(&joined, "");
 					for (size_t t = 0; tok[t]; t++) {
@@ -488,6 +508,26 @@ static void check_rules(const json_t *d, struct app_problems *out)
 					dstr_free(&joined);
 				}
 			}
+		}
+	}
+
+	/* ferry's own: every condition (optional outputs' too: simulate
+	 * evaluates them all) nested at most COND_MAX_DEPTH levels */
+	for (size_t i = 0; i < nout; i++) {
+		const json_t *o = json_array_get(outputs, i);
+		const json_t *cpt = json_object_get(o, "conditional-path-template");
+		for (size_t k = 0; k < json_array_size(cpt); k++) {
+			const char *key = NULL;
+			json_t *x;
+			json_object_foreach(json_array_get(cpt, k), key, x) break;
+			if (!key)
+				continue;
+			_cleanup_strv_ char **tok = cond_tokens(key);
+			if (cond_depth(tok) <= COND_MAX_DEPTH)
+				continue;
+			snprintf(pb, sizeof pb, "output-files[%zu].conditional-path-template[%zu]", i, k);
+			P(pb, "OutputError: \"%s\" has a condition nested deeper than %d levels", json_get_str(o, "id") ?: "",
+			  COND_MAX_DEPTH);
 		}
 	}
 

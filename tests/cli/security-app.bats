@@ -232,3 +232,55 @@ EOF
 	run "$FERRY" images
 	[[ "$output" == *busybox* ]]
 }
+
+# deep_desc FILE DEPTH OPTIONAL [not]: an output whose condition nests DEPTH
+# parentheses (or DEPTH `not`s)
+deep_desc() {
+	python3 - "$@" <<'EOF'
+import json, sys
+path, n, optional = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "true"
+cond = "not " * n + "x == 1" if len(sys.argv) > 4 else "(" * n + "x == 1" + ")" * n
+json.dump({"name": "deep", "tool-version": "1", "schema-version": "0.5", "description": "d",
+           "command-line": "echo [X] [O]",
+           "inputs": [{"id": "x", "name": "x", "type": "Number", "value-key": "[X]"}],
+           "output-files": [{"id": "o", "name": "o", "optional": optional, "value-key": "[O]",
+                             "conditional-path-template": [{cond: "a.txt"}, {"default": "b.txt"}]}]},
+          open(path, "w"))
+EOF
+}
+
+@test "security app: a condition nested 30,000 deep is refused with one line, not a crash" {
+	for optional in true false; do
+		deep_desc "$W/d.json" 30000 "$optional"
+		run "$FERRY" app validate "$W/d.json"
+		[ "$status" -eq 1 ]
+		[ "${#lines[@]}" -eq 1 ]
+		[ "$output" = "$W/d.json: output-files[0].conditional-path-template[0]: OutputError: \"o\" has a condition nested deeper than 100 levels" ]
+		run "$FERRY" app simulate "$W/d.json" -i '{"x": 1}'
+		[ "$status" -eq 1 ]
+		[ "${lines[0]}" = "$W/d.json: output-files[0].conditional-path-template[0]: OutputError: \"o\" has a condition nested deeper than 100 levels" ]
+		run "$FERRY" app launch -q --no-container --skip-data-collection "$W/d.json" '{"x": 1}'
+		[ "$status" -eq 125 ]
+		[ "${#lines[@]}" -eq 1 ]
+		[[ "$output" == *"nested deeper than 100 levels"* ]]
+	done
+	deep_desc "$W/d.json" 30000 true not
+	run "$FERRY" app validate "$W/d.json"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"nested deeper than 100 levels" ]]
+}
+
+@test "security app: a condition nested 100 deep still works" {
+	deep_desc "$W/d.json" 100 false
+	run "$FERRY" app validate "$W/d.json"
+	[ "$status" -eq 0 ]
+	run "$FERRY" app simulate "$W/d.json" -i '{"x": 1}'
+	[ "$status" -eq 0 ]
+	[ "$output" = "echo 1 a.txt" ]
+	run "$FERRY" app simulate "$W/d.json" -i '{"x": 2}'
+	[ "$output" = "echo 2 b.txt" ]
+	deep_desc "$W/d.json" 101 false
+	run "$FERRY" app validate "$W/d.json"
+	[ "$status" -eq 1 ]
+}
