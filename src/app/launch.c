@@ -237,11 +237,8 @@ static int run_host(char **argv, char **add_env, const struct tee *t, int *statu
 
 /* ---- helpers ---- */
 
-int app_md5_file(const char *path, char hex[33])
+static int md5_fd(int fd, char hex[33])
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	if (!c || EVP_DigestInit_ex(c, EVP_md5(), NULL) != 1) {
 		EVP_MD_CTX_free(c);
@@ -266,33 +263,75 @@ int app_md5_file(const char *path, char hex[33])
 	return 0;
 }
 
-/* bosh's _buildPublicFile: a file's name and md5, a directory's files. */
-static json_t *public_file(const char *path, int depth)
+int app_md5_file(const char *path, char hex[33])
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	return md5_fd(fd, hex);
+}
+
+#define PUBLIC_MAX_DEPTH 32
+
+/* bosh's _buildPublicFile: a file's name and md5, a directory's files.
+ * `name` is opened in `at` without following a symbolic link (unless
+ * `follow`: a File input the user named): a link is recorded as itself,
+ * {"file-name", "symlink": target}, so a tool that makes out/a -> . or
+ * out/home -> $HOME neither hangs the launch nor puts host files' names
+ * and md5s in the record (bosh follows them). Anything but a file, a
+ * directory or a link (a FIFO the tool left, say) is never opened for
+ * reading: {"file-name", "special-file": true}. */
+static json_t *public_file_at(int at, const char *name, const char *shown, bool follow, int depth)
+{
+	struct stat st;
+	if (fstatat(at, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
+		return json_pack("{s:s,s:b}", "file-name", shown, "not_found", 1);
+	if (S_ISLNK(st.st_mode)) {
+		char target[4096];
+		ssize_t n = readlinkat(at, name, target, sizeof target - 1);
+		target[n < 0 ? 0 : n] = '\0';
+		return json_pack("{s:s,s:s}", "file-name", shown, "symlink", target);
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return json_pack("{s:s,s:b}", "file-name", shown, "special-file", 1);
+	int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW) |
+		    (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+	int fd = openat(at, name, flags);
+	struct stat fst;
+	if (fd < 0 || fstat(fd, &fst) < 0 || (fst.st_mode & S_IFMT) != (st.st_mode & S_IFMT)) {
+		if (fd >= 0)
+			close(fd);
+		return json_pack("{s:s,s:b}", "file-name", shown, "not_found", 1);
+	}
+	if (S_ISDIR(st.st_mode)) {
+		json_t *files = json_array();
+		_cleanup_closedir_ DIR *d = depth < PUBLIC_MAX_DEPTH ? fdopendir(fd) : NULL;
+		if (!d)
+			close(fd);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			json_array_append_new(files, public_file_at(dirfd(d), e->d_name, e->d_name, false, depth + 1));
+		}
+		return json_pack("{s:s,s:o}", "file-name", shown, "files", files);
+	}
+	char hex[33];
+	int r = md5_fd(fd, hex);
+	close(fd);
+	if (r < 0)
+		return json_pack("{s:s,s:b}", "file-name", shown, "not_found", 1);
+	return json_pack("{s:s,s:s}", "file-name", shown, "md5sum", hex);
+}
+
+static json_t *public_file(const char *path, bool follow)
 {
 	_cleanup_free_ char *trim = xstrdup(path);
 	size_t L = strlen(trim);
 	while (L > 1 && trim[L - 1] == '/')
 		trim[--L] = '\0';
 	_cleanup_free_ char *name = path_basename(trim);
-	struct stat st;
-	if (stat(path, &st) < 0)
-		return json_pack("{s:s,s:b}", "file-name", name, "not_found", 1);
-	if (S_ISDIR(st.st_mode)) {
-		json_t *files = json_array();
-		_cleanup_closedir_ DIR *d = depth < 32 ? opendir(path) : NULL;
-		struct dirent *e;
-		while (d && (e = readdir(d))) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			_cleanup_free_ char *p = path_join(path, e->d_name);
-			json_array_append_new(files, public_file(p, depth + 1));
-		}
-		return json_pack("{s:s,s:o}", "file-name", name, "files", files);
-	}
-	char hex[33];
-	if (app_md5_file(path, hex) < 0)
-		return json_pack("{s:s,s:b}", "file-name", name, "not_found", 1);
-	return json_pack("{s:s,s:s}", "file-name", name, "md5sum", hex);
+	return public_file_at(AT_FDCWD, trim, name, follow, 0);
 }
 
 static bool input_is_file(const json_t *desc, const char *id)
@@ -310,12 +349,12 @@ static json_t *public_invocation(const json_t *desc, const json_t *inv)
 		if (!input_is_file(desc, k))
 			continue;
 		if (json_is_string(v))
-			json_object_set_new(pub, k, public_file(json_string_value(v), 0));
+			json_object_set_new(pub, k, public_file(json_string_value(v), true));
 		else if (json_is_array(v)) {
 			json_t *a = json_array();
 			for (size_t i = 0; i < json_array_size(v); i++)
 				if (json_is_string(json_array_get(v, i)))
-					json_array_append_new(a, public_file(json_string_value(json_array_get(v, i)), 0));
+					json_array_append_new(a, public_file(json_string_value(json_array_get(v, i)), true));
 			json_object_set_new(pub, k, a);
 		}
 	}
@@ -401,7 +440,7 @@ static int write_record(const json_t *desc, const json_t *inv, const struct app_
 	const char *k;
 	json_t *v;
 	json_object_foreach(res->found_map, k, v)
-		json_object_set_new(outfiles, k, public_file(json_string_value(v), 0));
+		json_object_set_new(outfiles, k, public_file(json_string_value(v), false));
 	_cleanup_json_ json_t *rec = json_pack(
 		"{s:{s:s,s:s,s:s},s:o,s:{s:s%,s:s%,s:i,s:s,s:s,s:O,s:o},s:O,s:{s:s,s:s?,s:s,s:s,s:f,s:f,s:I,s:s,s:s?}}",
 		"summary", "name", json_get_str(desc, "name") ?: "", "descriptor-doi", ref, "date-time", stamp,

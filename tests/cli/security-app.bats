@@ -284,3 +284,28 @@ EOF
 	run "$FERRY" app validate "$W/d.json"
 	[ "$status" -eq 1 ]
 }
+
+@test "security app: provenance records links as links: out/{a,b,c} -> . does not hang, a link to \$HOME records nothing of it" {
+	cat >"$W/d.json" <<'EOF'
+{"name": "links", "tool-version": "1", "schema-version": "0.5", "description": "d",
+ "command-line": "mkdir out && ln -s . out/a && ln -s . out/b && ln -s . out/c && echo x > out/file && mkfifo out/fifo && ln -s \"$HOME\" out/home && ln -s \"$HOME\" homelink && ln -s \"$HOME/secret\" secretlink",
+ "inputs": [{"id": "x", "name": "x", "type": "String", "optional": true}],
+ "output-files": [{"id": "out", "name": "out", "path-template": "out"},
+                  {"id": "home", "name": "home", "path-template": "homelink"},
+                  {"id": "sl", "name": "sl", "path-template": "secretlink"}]}
+EOF
+	echo "the user's secret" >"$HOME/secret"
+	secret_md5=$(md5sum <"$HOME/secret" | cut -d' ' -f1)
+	# timeout only guards against the hang this test is about
+	run timeout 300 "$FERRY" app launch -q --no-container "$W/d.json" '{}'
+	[ "$status" -eq 0 ]
+	rec=$(ls "$HOME"/.cache/boutiques/data/links_*.json)
+	jq -e '.["public-output"]["output-files"].out.files | map({(.["file-name"]): .}) | add |
+		.a.symlink == "." and .b.symlink == "." and .c.symlink == "." and
+		.file.md5sum == "401b30e3b8b5d629635a5c613cdb7919" and .fifo["special-file"] == true and
+		(.home.symlink | endswith("/home"))' "$rec"
+	jq -e '.["public-output"]["output-files"].home == {"file-name": "homelink", "symlink": env.HOME}' "$rec"
+	jq -e '.["public-output"]["output-files"].sl.symlink == (env.HOME + "/secret")' "$rec"
+	! grep -q "$secret_md5" "$rec"
+	! grep -q '"file-name": "secret"' "$rec"
+}
