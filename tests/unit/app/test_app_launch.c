@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "app/app.h"
+#include "app/internal.h"
 #include "base/fs.h"
 
 #define N 8
@@ -173,12 +174,42 @@ static void test_one_pass(void **state)
 	json_decref(d);
 }
 
+static void check_ref(const char *image, const char *index, const char *want)
+{
+	char *got = app_image_ref(image, index);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* The descriptor's image and index as a store reference: the index applies
+ * to an image on Docker Hub, unless the index is Docker Hub itself (any of
+ * its names: image_ref_parse knows them). */
+static void test_image_ref(void **state)
+{
+	(void)state;
+	check_ref("busybox", NULL, "busybox");
+	check_ref("docker://busybox:1.36", "", "busybox:1.36");
+	check_ref("test/busybox:latest", "http://127.0.0.1:5000", "127.0.0.1:5000/test/busybox:latest");
+	check_ref("test/busybox", "docker://127.0.0.1:5000/", "127.0.0.1:5000/test/busybox");
+	check_ref("tool", "localhost", "localhost/tool");
+	for (const char *const *hub = (const char *const[]){ "docker.io", "index.docker.io", "registry-1.docker.io",
+							     "registry.hub.docker.com", "docker://index.docker.io/", NULL };
+	     *hub; hub++)
+		check_ref("boutiques/example1:test", *hub, "boutiques/example1:test");
+	/* an image naming its own registry keeps it */
+	check_ref("quay.io/x/y:1", "http://127.0.0.1:5000", "quay.io/x/y:1");
+	check_ref("localhost:5000/y", "http://127.0.0.1:5000", "localhost:5000/y");
+	check_ref("oci:/some/layout:tag", "http://127.0.0.1:5000", "oci:/some/layout:tag");
+	check_ref("shub://x/y", "shub://", "x/y");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_eight_at_once),
 		cmocka_unit_test(test_plan_refuses),
 		cmocka_unit_test(test_one_pass),
+		cmocka_unit_test(test_image_ref),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
