@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <jansson.h>
 
 #include "base/err.h"
@@ -69,7 +70,7 @@ struct app_job {
 };
 
 enum {
-	APP_WRITE_CONFIG = 1, /* write file-template config files (bosh does, even in simulate) */
+	APP_WRITE_CONFIG = 1, /* write file-template config files (launch; simulate only when asked) */
 };
 
 /* Build the job for a valid descriptor and a validated invocation (defaults
@@ -124,7 +125,44 @@ struct app_result {
 	char *image_digest;   /* manifest digest of the image run, or NULL */
 	double wall_s, cpu_s;
 	long maxrss_kib;
+	struct timeval start, end; /* of the tool's run */
+	char *out_text, *err_text; /* what it printed (first 4 MiB each, as text), when the plan records */
 };
+
+/* A launch in three steps, so that one process (a batch engine) can plan
+ * many invocations, run them and record each; app_launch() is the three in
+ * a row.
+ *   plan:   validate the descriptor and the invocation, check that File
+ *           inputs exist, choose host or image, write the config files,
+ *           build the command line, argv, environment and binds. Nothing
+ *           runs. Relative paths are taken against the working directory
+ *           of this moment, which the plan keeps (cwd).
+ *   run:    run the tool; fill res: status, times, resources, outputs
+ *           found and missing, and (when the plan records) what it printed.
+ *   record: write the provenance record (res->record_path).
+ * The plan borrows desc and the pointers in opts until app_plan_free(). */
+struct app_plan {
+	const json_t *desc;
+	json_t *invocation;           /* as given (the record shows it) */
+	json_t *full;                 /* with defaults */
+	struct app_launch_opts opts;
+	struct app_job job;           /* command line and output paths */
+	bool container;               /* false: on this host */
+	char *cwd;
+	char **argv;                  /* shell [-l] -c command-line */
+	char **env;                   /* the descriptor's environment-variables, NAME=VALUE */
+	struct app_bind *binds;       /* container only: -v, the working directory, File inputs */
+	size_t nbinds;
+	char **owned;                 /* strings the binds point to */
+};
+
+int app_launch_plan(const json_t *desc, const json_t *inv, const struct app_launch_opts *opts,
+		    struct app_plan *plan, struct ferr *err);
+/* Returns 0 when the tool ran (its status in res->exit_code), <0 with err
+ * when ferry failed before (res->started false). */
+int app_launch_run(const struct app_plan *plan, struct app_result *res, struct ferr *err);
+int app_launch_record(const struct app_plan *plan, struct app_result *res, struct ferr *err);
+void app_plan_free(struct app_plan *plan);
 
 /* Launch: validate, build, check File inputs exist, run the command line
  * with the descriptor's shell (in the descriptor's image, or on the host

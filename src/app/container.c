@@ -12,6 +12,7 @@
 #include "base/cleanup.h"
 #include "base/libcrypto.h"
 #include "base/sha256.h"
+#include "image/image.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -24,21 +25,17 @@ static const char *strip_scheme(const char *s)
 	return p > s && !strncmp(p, "://", 3) ? p + 3 : s;
 }
 
-static bool is_docker_hub(const char *host)
+/* Does this reference, as image_ref_parse reads it, live on Docker Hub?
+ * (Its rules decide what names a registry and which names are Hub's.) */
+static bool on_docker_hub(const char *ref)
 {
-	return !*host || !strcmp(host, "index.docker.io") || !strcmp(host, "docker.io") ||
-	       !strcmp(host, "registry-1.docker.io") || !strcmp(host, "registry.hub.docker.com");
-}
-
-/* docker's rule: the first component names a registry if it has a '.' or a
- * ':' or is "localhost". */
-static bool has_registry(const char *image)
-{
-	const char *sl = strchr(image, '/');
-	if (!sl)
+	struct image_ref r;
+	struct ferr err = FERR_INIT;
+	if (image_ref_parse(ref, &r, &err) < 0)
 		return false;
-	size_t n = (size_t)(sl - image);
-	return memchr(image, '.', n) || memchr(image, ':', n) || (n == 9 && !strncmp(image, "localhost", 9));
+	bool hub = r.transport == TRANSPORT_DOCKER && !strcmp(r.registry, "docker.io");
+	image_ref_free(&r);
+	return hub;
 }
 
 char *app_image_ref(const char *image, const char *index)
@@ -48,7 +45,10 @@ char *app_image_ref(const char *image, const char *index)
 	size_t L = strlen(idx);
 	while (L && idx[L - 1] == '/')
 		idx[--L] = '\0';
-	if (is_docker_hub(idx) || has_registry(img))
+	/* the index applies to an image on Docker Hub (no registry of its
+	 * own), unless the index is Docker Hub itself */
+	_cleanup_free_ char *probe = xasprintf("%s/x", idx);
+	if (!*idx || on_docker_hub(probe) || !on_docker_hub(img))
 		return xstrdup(img);
 	return xasprintf("%s/%s", idx, img);
 }
@@ -151,6 +151,11 @@ int app_container_run(const struct app_container_req *req, int *status, struct r
 	 * --cleanenv`: the host's environment does not leak into the tool. */
 	spec.cleanenv = true;
 	spec.env = req->env;
+	/* Like bosh's docker and singularity runs, the tool sees the image plus
+	 * what the launch binds (the working directory, File inputs, -v), not
+	 * the host's $HOME and /tmp: an empty private home and /tmp, so it can
+	 * reach neither ferry's store nor the provenance records. */
+	spec.contain = true;
 	spec.binds = binds;
 	spec.n_binds = req->nbinds;
 	spec.pwd = req->cwd;

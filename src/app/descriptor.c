@@ -30,6 +30,24 @@ const json_t *app_descriptor_schema(void)
 	return schema_cache;
 }
 
+/* A string holding "\u0000" is refused (jansson's default, kept on
+ * purpose): a command line, an argument and a path all end at the first
+ * NUL, so the value could not reach the tool as given. Say that, rather
+ * than jansson's "not allowed without JSON_ALLOW_NUL". */
+static json_t *nul_refused(json_t *j, struct ferr *err)
+{
+	char *what = j ? NULL : strstr(err->msg, "invalid JSON: \\u0000 is not allowed");
+	if (what) {
+		*what = '\0';
+		size_t L = strlen(err->msg);
+		snprintf(what, sizeof err->msg - L,
+			 "a NUL character (\\u0000) in a string: a value cannot carry one to a tool "
+			 "(arguments and paths end at NUL)");
+		ferr_hint(err, "remove the \\u0000 from the value");
+	}
+	return j;
+}
+
 json_t *app_load_json(const char *path, struct ferr *err)
 {
 	if (!strcmp(path, "-")) {
@@ -38,12 +56,12 @@ json_t *app_load_json(const char *path, struct ferr *err)
 		if (!j)
 			ferr_setc(err, FERR_INVALID, 0, "<stdin>:%d:%d: invalid JSON: %s", je.line, je.column,
 				  je.text);
-		return j;
+		return nul_refused(j, err);
 	}
 	/* bosh also takes the JSON text itself as the argument */
 	if (path[0] == '{')
-		return json_load_buf(path, strlen(path), "<argument>", err);
-	json_t *j = json_load_path(path, err);
+		return nul_refused(json_load_buf(path, strlen(path), "<argument>", err), err);
+	json_t *j = nul_refused(json_load_path(path, err), err);
 	if (!j && (str_starts_with(path, "zenodo.") || str_starts_with(path, "10.5281/")) && !fs_exists(path))
 		ferr_hint(err, "ferry does not fetch descriptors from Zenodo: download the descriptor and give its file");
 	return j;
@@ -99,6 +117,24 @@ char **cond_tokens(const char *expr)
 		strv_push(&v, t);
 	dstr_free(&d);
 	return v;
+}
+
+size_t cond_depth(char **tokens)
+{
+	size_t parens = 0, nots = 0, max = 0;
+	for (size_t i = 0; tokens[i]; i++) {
+		if (!strcmp(tokens[i], "("))
+			parens++;
+		else if (!strcmp(tokens[i], ")"))
+			parens -= parens > 0;
+		if (!strcmp(tokens[i], "not"))
+			nots++;
+		else if (strcmp(tokens[i], "("))
+			nots = 0;
+		if (parens + nots > max)
+			max = parens + nots;
+	}
+	return max;
 }
 
 /* Python str.isalnum() / isdigit() on ASCII (non-empty). */
@@ -451,6 +487,8 @@ static void check_rules(const json_t *d, struct app_problems *out)
 								  json_get_str(o, "id") ?: "", tok[t]);
 						continue;
 					}
+					if (cond_depth(tok) > COND_MAX_DEPTH)
+						continue; /* reported below */
 					struct dstr joined = DSTR_INIT;
 					dstr_append(&joined, "");
 					for (size_t t = 0; tok[t]; t++) {
@@ -470,6 +508,26 @@ static void check_rules(const json_t *d, struct app_problems *out)
 					dstr_free(&joined);
 				}
 			}
+		}
+	}
+
+	/* ferry's own: every condition (optional outputs' too: simulate
+	 * evaluates them all) nested at most COND_MAX_DEPTH levels */
+	for (size_t i = 0; i < nout; i++) {
+		const json_t *o = json_array_get(outputs, i);
+		const json_t *cpt = json_object_get(o, "conditional-path-template");
+		for (size_t k = 0; k < json_array_size(cpt); k++) {
+			const char *key = NULL;
+			json_t *x;
+			json_object_foreach(json_array_get(cpt, k), key, x) break;
+			if (!key)
+				continue;
+			_cleanup_strv_ char **tok = cond_tokens(key);
+			if (cond_depth(tok) <= COND_MAX_DEPTH)
+				continue;
+			snprintf(pb, sizeof pb, "output-files[%zu].conditional-path-template[%zu]", i, k);
+			P(pb, "OutputError: \"%s\" has a condition nested deeper than %d levels", json_get_str(o, "id") ?: "",
+			  COND_MAX_DEPTH);
 		}
 	}
 

@@ -23,6 +23,12 @@ json_t *desc_find(const json_t *desc, const char *section, const char *id);
 /* Split a conditional-path-template key as bosh's conditionalExpFormat:
  * spaces around ( ) == != <= >= < >, then split on white space. */
 char **cond_tokens(const char *expr);
+/* How deep the tokens nest: parentheses open at once plus the `not`s in
+ * front of one operand. Conditions deeper than COND_MAX_DEPTH are refused
+ * (validate, simulate, launch): the evaluator recurses per level, and
+ * Python itself gives up at 200 nested parentheses. */
+#define COND_MAX_DEPTH 100
+size_t cond_depth(char **tokens);
 bool py_is_keyword(const char *s);
 
 /* cmdline.c: evaluate a conditional expression (Python eval of the

@@ -24,7 +24,7 @@ static const char app_usage[] =
 	"Commands:\n"
 	"  validate DESC                 check a descriptor; every problem, one per line\n"
 	"  invocation DESC -i INV        check an invocation against the descriptor\n"
-	"  simulate DESC [-i INV]        print the command line (writes config files as bosh does)\n"
+	"  simulate DESC [-i INV]        print the command line (writes nothing; see --write-config-files)\n"
 	"  example DESC [-c]             print an example invocation (-c: optional inputs too)\n"
 	"  launch DESC INV [OPTIONS]     run the tool in its image, check outputs, record provenance\n"
 	"  test DESC                     run the descriptor's tests; non-zero exit if one fails\n"
@@ -36,6 +36,7 @@ static const char app_usage[] =
 	"      --seed N           example/simulate without -i: reproducible values\n"
 	"      --json             machine-readable output (validate, invocation, simulate, launch)\n"
 	"      --print-schema     invocation: print the invocation schema used\n"
+	"      --write-config-files  simulate: write the file-template config files, as bosh does\n"
 	"  -v, --volume H:C[:ro]  launch: bind H at C (repeatable)\n"
 	"      --no-container     launch/test: run the command on this host\n"
 	"      --no-pull          launch: use the stored image only\n"
@@ -79,7 +80,7 @@ static void print_json(const json_t *j)
 
 struct opts {
 	const char *inv;
-	bool complete, json, print_schema, no_container, no_pull, skip_data, quiet, insecure;
+	bool complete, json, print_schema, no_container, no_pull, skip_data, quiet, insecure, write_config;
 	unsigned seed;
 	bool seeded;
 	const char *provenance;
@@ -104,6 +105,7 @@ static int parse(const char *sub, int argc, char **argv, struct opts *o)
 		{ "provenance", required_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "insecure", no_argument, NULL, 'I' },
+		{ "write-config-files", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -170,6 +172,9 @@ static int parse(const char *sub, int argc, char **argv, struct opts *o)
 			break;
 		case 'I':
 			o->insecure = true;
+			break;
+		case 'W':
+			o->write_config = true;
 			break;
 		case 'h':
 			fputs(app_usage, stdout);
@@ -329,7 +334,8 @@ static int sub_simulate(struct opts *o)
 		return EXIT_ERR;
 	}
 	struct app_job job;
-	if (app_job_build(&job, d, full, APP_WRITE_CONFIG, &err) < 0)
+	/* a dry run: bosh writes the config files here too, ferry only when asked */
+	if (app_job_build(&job, d, full, o->write_config ? APP_WRITE_CONFIG : 0, &err) < 0)
 		return cli_fail(&err, EXIT_ERR);
 	if (o->json) {
 		/* every input, null when it has no value (as bosh evaluate shows them) */

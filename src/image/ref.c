@@ -152,7 +152,7 @@ int image_ref_parse(const char *s, struct image_ref *ref, struct ferr *err)
 		}
 	}
 	if (!ref->registry || !strcmp(ref->registry, "index.docker.io") ||
-		!strcmp(ref->registry, "registry-1.docker.io")) {
+		!strcmp(ref->registry, "registry-1.docker.io") || !strcmp(ref->registry, "registry.hub.docker.com")) {
 		free(ref->registry);
 		ref->registry = xstrdup("docker.io");
 	}

@@ -167,7 +167,7 @@ EOF
 	[ "$status" -eq 0 ]
 }
 
-@test "app simulate: hostile values are shell-quoted; config files written as bosh does" {
+@test "app simulate: hostile values are shell-quoted; config files written as bosh does when asked" {
 	write_echo_desc
 	cat >"$W/i.json" <<'EOF'
 {"text": "x; touch /tmp/pwned", "items": ["$(id)", "a b", "`id`", "it's"], "num": 1e5}
@@ -175,6 +175,11 @@ EOF
 	run "$FERRY" app simulate "$W/echo.json" -i "$W/i.json"
 	[ "$status" -eq 0 ]
 	want="printf '%s\\n' 'x; touch /tmp/pwned' '\$(id)' 'a b' '\`id\`' 'it'\"'\"'s' 100000.0 > result.txt; echo \"env=\$GREETING/\$LITERAL\" >> result.txt; exit 0"
+	[ "$output" = "$want" ]
+	# a dry run: nothing written unless asked
+	[ -z "$(ls -A)" ]
+	run "$FERRY" app simulate --write-config-files "$W/echo.json" -i "$W/i.json"
+	[ "$status" -eq 0 ]
 	[ "$output" = "$want" ]
 	# the config file: quoted values, no trailing newline, in a created directory
 	[ -f "conf/x; touch /tmp/pwned.cfg" ]

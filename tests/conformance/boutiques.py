@@ -111,7 +111,7 @@ def check_case(ferry, corpus, case, errs):
     # 5. simulate, in an empty scratch directory
     if e.get("command_line") is not None:
         with tempfile.TemporaryDirectory() as d:
-            rc, out, err = run([ferry, "app", "simulate", desc, "-i", inv], cwd=d)
+            rc, out, err = run([ferry, "app", "simulate", "--write-config-files", desc, "-i", inv], cwd=d)
             if rc != 0 or out != e["command_line"] + "\n":
                 errs.append(f"simulate: rc {rc}\n  ferry: {out!r}\n  bosh:  {e['command_line']!r}\n  {err.strip()}")
             if "files_written_by_simulate" in e or True:
