@@ -16,6 +16,9 @@ $(BUILD)/build.ninja:
 
 # Unit tests, CLI tests as root and as an unprivileged user, and a second
 # build with AddressSanitizer + UBSan. Last line: "N passed, N failed".
+# It configures build/ ($$FERRY_BUILD) with -Dtests=enabled (reconfiguring a build that
+# `make demo` set up before cmocka was installed), and counts a unit test
+# program that did not run as a failure.
 check:
 	@tests/run
 

@@ -7,8 +7,10 @@
 load ../lib/common
 
 setup() {
-	CORPUS=$FERRY_SRC/../shared/conformance/boutiques
-	[ -f "$CORPUS/cases.json" ] || skip "conformance corpus not found at $CORPUS (shared/ beside the clone)"
+	# $FERRY_CONFORMANCE (tests/lib/common.bash): skipped when missing,
+	# except in CI, where that fails.
+	CORPUS=$FERRY_CONFORMANCE/boutiques
+	need_corpus "$CORPUS" "Boutiques conformance corpus"
 	command -v python3 >/dev/null || skip "python3 is needed to read the corpus"
 	ferry_test_env
 	export HOME=$BATS_TEST_TMPDIR/home

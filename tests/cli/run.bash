@@ -1,6 +1,33 @@
 # Helpers for the runtime's bats files (run*.bats, exec*.bats, gpu*.bats).
 # load ../lib/common first.
 
+# cd_scratch: make the current directory one of this test's own, under /tmp
+# (which ferry always binds). ferry binds the current directory into the
+# container, so without this the checkout's place (under $HOME, deep, with
+# a space) would change what the container sees: /root not empty, a warning
+# that an underlay cannot create the directory. Tests that look at the cwd
+# handling itself cd where they want afterwards.
+cd_scratch() {
+	local d=$BATS_TEST_TMPDIR/cwd
+	case "$d" in
+	/tmp/*) mkdir -p "$d" ;;
+	*)
+		# TMPDIR elsewhere (under $HOME?): /tmp is the place that is bound.
+		d=$(mktemp -d /tmp/ferry-cwd.XXXXXX) || return 1
+		SCRATCH_CWD_CLEANUP=$d
+		;;
+	esac
+	cd "$d" || return 1
+}
+
+# cleanup_scratch: remove what cd_scratch made outside $BATS_TEST_TMPDIR.
+cleanup_scratch() {
+	if [ -n "${SCRATCH_CWD_CLEANUP:-}" ]; then
+		cd / && rm -rf "$SCRATCH_CWD_CLEANUP"
+	fi
+	SCRATCH_CWD_CLEANUP=
+}
+
 # make_busybox_rootfs DIR: a root file system with busybox-static and its
 # applets, the directories an image usually has, a read-only image for the
 # caller (as a shared store tree would be for its users).

@@ -16,6 +16,7 @@ setup_file() {
 setup() {
 	ferry_test_env
 	unset FERRY_BIND
+	cd_scratch
 	# A directory outside /tmp (which is bound anyway) to test home and cwd.
 	case "$HOME" in
 	/tmp | /tmp/* | /var/tmp/*) OUTSIDE="" ;;
@@ -24,6 +25,7 @@ setup() {
 }
 
 teardown() {
+	cleanup_scratch
 	[ -z "$OUTSIDE" ] || rm -rf "$OUTSIDE"
 	[ ! -f "$BATS_TEST_TMPDIR/cleanup" ] || rm -rf "$(cat "$BATS_TEST_TMPDIR/cleanup")"
 	# The image must never be written by any test.
@@ -336,6 +338,8 @@ need_outside() {
 		# Root itself would run it as root (it is root): check the bit is live.
 		run "$fx/bin/suid"
 		[ "${lines[0]}" = euid=0 ]
+		# From a directory that uid can reach: ferry binds the cwd.
+		cd "$fx"
 		run setpriv --reuid=65534 --regid=65534 --clear-groups -- "$FERRY" exec --no-home "$fx" /bin/suid
 	else
 		[ -u "$fx/bin/suid" ] || skip "fixture missing: run tests/cli/run.setup-root as root first"

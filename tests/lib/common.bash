@@ -12,7 +12,11 @@ FERRY=${FERRY:-$FERRY_BUILD/src/cli/ferry}
 #   $FERRY_TEST_IMAGES/debian   (mmdebstrap minbase + python3-minimal, two
 #                                layers, tag "latest")
 FERRY_TEST_IMAGES=${FERRY_TEST_IMAGES:-$FERRY_BUILD/test-images}
-export FERRY_SRC FERRY_BUILD FERRY FERRY_TEST_IMAGES
+# The shared conformance corpora (bosh's real outputs), one directory per
+# format: $FERRY_CONFORMANCE/boutiques/cases.json ... By default the
+# shared/ folder beside the checkout.
+FERRY_CONFORMANCE=${FERRY_CONFORMANCE:-$FERRY_SRC/../shared/conformance}
+export FERRY_SRC FERRY_BUILD FERRY FERRY_TEST_IMAGES FERRY_CONFORMANCE
 
 # A private store and config per test, so tests never share state.
 ferry_test_env() {
@@ -23,6 +27,18 @@ ferry_test_env() {
 }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# need_corpus DIR WHAT: skip when the corpus DIR is missing, but fail in
+# CI (CI=true), where a missing corpus means the suite tested nothing.
+need_corpus() {
+	[ -f "$1/cases.json" ] && return 0
+	local msg="$2 not found at $1 (set FERRY_CONFORMANCE to the conformance folder; by default shared/conformance beside the checkout)"
+	if [ "${CI:-}" = true ]; then
+		die "$msg: in CI (CI=true) a missing corpus is a failure"
+		return 1
+	fi
+	skip "$msg"
+}
 
 # Fail with a message (bats prints it).
 die() {
