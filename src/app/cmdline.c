@@ -67,9 +67,11 @@ struct rule {
 static char *param_text(const json_t *p, const json_t *val, bool escape, bool use_flags, const json_t *stripped,
 			bool is_output, const char *tmpl, const char *key, bool *is_false)
 {
+	*is_false = json_is_false(val);
+	if (!val)
+		return xstrdup("");
 	struct dstr v = DSTR_INIT;
 	dstr_append(&v, "");
-	*is_false = json_is_false(val);
 	if (json_is_array(val)) {
 		const char *sep = json_get_str(p, "list-separator") ?: " ";
 		for (size_t k = 0; k < json_array_size(val); k++) {
