@@ -1,9 +1,12 @@
-/* Command lines, output paths and configuration files, built exactly as
- * bosh's LocalExecutor builds them (_replaceKeysInTemplate and friends):
- * the same substitution order, the same quoting (shlex.quote), the same
- * Python str() of numbers, the same removal of unset keys. The quirks that
- * follow from that algorithm are kept on purpose: a command line must be
- * byte-identical to bosh's, or tools validated with bosh break. */
+/* Command lines, output paths and configuration files, built as bosh's
+ * LocalExecutor builds them (_replaceKeysInTemplate and friends): the same
+ * quoting (shlex.quote), the same Python str() of numbers, the same removal
+ * of unset keys. The quirks that follow from that algorithm are kept on
+ * purpose: a command line must be byte-identical to bosh's, or tools
+ * validated with bosh break. One is not: bosh substitutes keys one after
+ * another into text already substituted (shell injection through a value
+ * holding another key); ferry substitutes in one pass (replace_keys).
+ * Config files stay beneath the working directory (config_files). */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
