@@ -1,9 +1,12 @@
-/* Command lines, output paths and configuration files, built exactly as
- * bosh's LocalExecutor builds them (_replaceKeysInTemplate and friends):
- * the same substitution order, the same quoting (shlex.quote), the same
- * Python str() of numbers, the same removal of unset keys. The quirks that
- * follow from that algorithm are kept on purpose: a command line must be
- * byte-identical to bosh's, or tools validated with bosh break. */
+/* Command lines, output paths and configuration files, built as bosh's
+ * LocalExecutor builds them (_replaceKeysInTemplate and friends): the same
+ * quoting (shlex.quote), the same Python str() of numbers, the same removal
+ * of unset keys. The quirks that follow from that algorithm are kept on
+ * purpose: a command line must be byte-identical to bosh's, or tools
+ * validated with bosh break. One is not: bosh substitutes keys one after
+ * another into text already substituted (shell injection through a value
+ * holding another key); ferry substitutes in one pass (replace_keys).
+ * Config files stay beneath the working directory (config_files). */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -67,9 +70,11 @@ struct rule {
 static char *param_text(const json_t *p, const json_t *val, bool escape, bool use_flags, const json_t *stripped,
 			bool is_output, const char *tmpl, const char *key, bool *is_false)
 {
+	*is_false = json_is_false(val);
+	if (!val)
+		return xstrdup("");
 	struct dstr v = DSTR_INIT;
 	dstr_append(&v, "");
-	*is_false = json_is_false(val);
 	if (json_is_array(val)) {
 		const char *sep = json_get_str(p, "list-separator") ?: " ";
 		for (size_t k = 0; k < json_array_size(val); k++) {

@@ -19,7 +19,10 @@ struct tee {
 	bool running;
 	pthread_t th;
 };
-#define TEE_INIT { { 1, 2 }, { -1, -1 }, { -1, -1 }, false, 0 }
+#define TEE_INIT                                           \
+	{                                                  \
+		{ 1, 2 }, { -1, -1 }, { -1, -1 }, false, 0 \
+	}
 int tee_start(struct tee *t, struct ferr *err);
 /* Close the tool's ends, wait for the copy, return the capture as text. */
 void tee_finish(struct tee *t, char **out, char **errs);

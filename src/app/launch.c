@@ -43,7 +43,9 @@ static void check_outputs(const json_t *desc, const struct app_job *job, struct 
 		struct stat st;
 		/* a path that exists as written counts even where its brackets,
 		 * taken as a pattern, match nothing (bosh only globs) */
-		const char *match = r == 0 && g.gl_pathc > 0 ? g.gl_pathv[0] : lstat(path, &st) == 0 ? path : NULL;
+		const char *match = r == 0 && g.gl_pathc > 0 ? g.gl_pathv[0]
+				    : lstat(path, &st) == 0  ? path
+							     : NULL;
 		if (match) {
 			line = xasprintf("%s (%s, %s)", match, id, optional ? "Optional" : "Required");
 			json_array_append_new(res->found, json_string(line));
@@ -133,7 +135,8 @@ static int check_image(const json_t *ci, struct ferr *err)
 	if (!strcmp(ctype, "singularity") && !(index && str_starts_with(index, "docker://")) &&
 	    !str_starts_with(image, "docker://"))
 		return ferr_setc(err, FERR_UNSUPPORTED, 0,
-				 "singularity image '%s' is not supported yet: only docker:// indexes are", image),
+				 "singularity image '%s' is not supported yet: only docker:// indexes are",
+				 image),
 		       ferr_hint(err, "use --no-container to run the command on this host");
 	return 0;
 }
@@ -262,9 +265,19 @@ int app_launch_run(const struct app_plan *pl, struct app_result *res, struct fer
 	if (pl->container) {
 		const json_t *ci = json_object_get(pl->desc, "container-image");
 		struct app_container_req req = {
-			json_get_str(ci, "type"), json_get_str(ci, "image"), json_get_str(ci, "index"),
-			pl->opts.no_pull, pl->opts.insecure, pl->argv, pl->env, pl->cwd, pl->binds, pl->nbinds,
-			t.wr[0], t.wr[1], capture,
+			json_get_str(ci, "type"),
+			json_get_str(ci, "image"),
+			json_get_str(ci, "index"),
+			pl->opts.no_pull,
+			pl->opts.insecure,
+			pl->argv,
+			pl->env,
+			pl->cwd,
+			pl->binds,
+			pl->nbinds,
+			t.wr[0],
+			t.wr[1],
+			capture,
 		};
 		r = app_container_run(&req, &status, &ru, &res->image_digest, &res->container_location, err);
 	} else
@@ -280,8 +293,8 @@ int app_launch_run(const struct app_plan *pl, struct app_result *res, struct fer
 		res->exit_code = 128 + WTERMSIG(status);
 	res->wall_s = (double)(res->end.tv_sec - res->start.tv_sec) +
 		      (double)(res->end.tv_usec - res->start.tv_usec) / 1e6;
-	res->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-		     (double)ru.ru_stime.tv_usec / 1e6;
+	res->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	res->maxrss_kib = ru.ru_maxrss;
 	res->error_message = xstrdup(error_description(pl->desc, res->exit_code));
 	if (!res->container_location)
@@ -308,8 +321,8 @@ void app_plan_free(struct app_plan *pl)
 	memset(pl, 0, sizeof *pl);
 }
 
-int app_launch(const json_t *desc, const json_t *inv, const struct app_launch_opts *opts, struct app_result *res,
-	       struct ferr *err)
+int app_launch(const json_t *desc, const json_t *inv, const struct app_launch_opts *opts,
+	       struct app_result *res, struct ferr *err)
 {
 	memset(res, 0, sizeof *res);
 	res->exit_code = -1;
@@ -350,10 +363,11 @@ int app_pull_image(const json_t *desc, bool insecure, char **location, struct fe
 	}
 	const char *type = json_get_str(ci, "type") ?: "";
 	if (strcmp(type, "docker") && strcmp(type, "singularity"))
-		return ferr_setc(err, FERR_UNSUPPORTED, 0, "container-image type '%s' is not supported yet", type);
+		return ferr_setc(err, FERR_UNSUPPORTED, 0, "container-image type '%s' is not supported yet",
+				 type);
 	char *digest = NULL;
-	int r = app_container_pull(type, json_get_str(ci, "image") ?: "", json_get_str(ci, "index"), insecure, &digest,
-				   location, err);
+	int r = app_container_pull(type, json_get_str(ci, "image") ?: "", json_get_str(ci, "index"), insecure,
+				   &digest, location, err);
 	free(digest);
 	return r;
 }

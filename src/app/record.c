@@ -97,7 +97,8 @@ static json_t *public_file_at(int at, const char *name, const char *shown, bool 
 		while (d && (e = readdir(d))) {
 			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 				continue;
-			json_array_append_new(files, public_file_at(dirfd(d), e->d_name, e->d_name, false, depth + 1));
+			json_array_append_new(
+				files, public_file_at(dirfd(d), e->d_name, e->d_name, false, depth + 1));
 		}
 		return json_pack("{s:s,s:o}", "file-name", shown, "files", files);
 	}
@@ -130,7 +131,8 @@ static json_t *public_invocation(const json_t *desc, const json_t *inv)
 	json_t *pub = json_deep_copy(inv);
 	const char *k;
 	json_t *v;
-	json_object_foreach(pub, k, v) {
+	json_object_foreach(pub, k, v)
+	{
 		if (!input_is_file(desc, k))
 			continue;
 		if (json_is_string(v))
@@ -139,7 +141,9 @@ static json_t *public_invocation(const json_t *desc, const json_t *inv)
 			json_t *a = json_array();
 			for (size_t i = 0; i < json_array_size(v); i++)
 				if (json_is_string(json_array_get(v, i)))
-					json_array_append_new(a, public_file(json_string_value(json_array_get(v, i)), true));
+					json_array_append_new(
+						a,
+						public_file(json_string_value(json_array_get(v, i)), true));
 			json_object_set_new(pub, k, a);
 		}
 	}
@@ -229,23 +233,26 @@ int record_write(const struct app_plan *plan, struct app_result *res, struct fer
 	json_object_foreach(res->found_map, k, v)
 		json_object_set_new(outfiles, k, public_file(json_string_value(v), false));
 	_cleanup_json_ json_t *rec = json_pack(
-		"{s:{s:s,s:s,s:s},s:o,s:{s:s%,s:s%,s:i,s:s,s:s,s:O,s:o},s:O,s:{s:s,s:s?,s:s,s:s,s:f,s:f,s:I,s:s,s:s?}}",
-		"summary", "name", json_get_str(desc, "name") ?: "", "descriptor-doi", ref, "date-time", stamp,
-		"public-invocation", public_invocation(desc, inv),
-		"public-output", "stdout", out, strlen(out), "stderr", errs, strlen(errs), "exit-code", res->exit_code,
-		"error-message", res->error_message ? res->error_message : "", "shell-command", job->cmdline,
-		"missing-files", res->missing_map, "output-files", outfiles,
-		"additional-information", opts->provenance ? opts->provenance : json_null(),
-		"ferry", "version", FERRY_VERSION, "image-digest", res->image_digest, "start", start, "end", end,
-		"wall-time-s", res->wall_s, "cpu-time-s", res->cpu_s, "peak-memory-kib", (json_int_t)res->maxrss_kib,
-		"host", host, "container-location", res->container_location);
+		"{s:{s:s,s:s,s:s},s:o,s:{s:s%,s:s%,s:i,s:s,s:s,s:O,s:o},s:O,s:{s:s,s:s?,s:s,s:s,s:f,s:f,s:I,"
+		"s:s,s:s?}}",
+		"summary", "name", json_get_str(desc, "name") ?: "", "descriptor-doi", ref, "date-time",
+		stamp, "public-invocation", public_invocation(desc, inv), "public-output", "stdout", out,
+		strlen(out), "stderr", errs, strlen(errs), "exit-code", res->exit_code, "error-message",
+		res->error_message ? res->error_message : "", "shell-command", job->cmdline, "missing-files",
+		res->missing_map, "output-files", outfiles, "additional-information",
+		opts->provenance ? opts->provenance : json_null(), "ferry", "version", FERRY_VERSION,
+		"image-digest", res->image_digest, "start", start, "end", end, "wall-time-s", res->wall_s,
+		"cpu-time-s", res->cpu_s, "peak-memory-kib", (json_int_t)res->maxrss_kib, "host", host,
+		"container-location", res->container_location);
 	if (!rec)
-		return ferr_set(err, 0, "provenance record: cannot encode (invalid UTF-8 in the tool's output?)");
+		return ferr_set(err, 0,
+				"provenance record: cannot encode (invalid UTF-8 in the tool's output?)");
 	_cleanup_free_ char *name = dashed_name(desc);
 	_cleanup_free_ char *fname = xasprintf("%s_%s.json", name, stamp);
 	char *path = path_join(dir, fname);
 	char *text = json_dumps(rec, JSON_INDENT(4) | JSON_ENSURE_ASCII);
-	int r = text ? fs_write_atomic(path, text, strlen(text), 0644, err) : ferr_set(err, 0, "encode record");
+	int r = text ? fs_write_atomic(path, text, strlen(text), 0644, err)
+		     : ferr_set(err, 0, "encode record");
 	free(text);
 	if (r < 0) {
 		free(path);

@@ -111,7 +111,8 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 	unsigned cp = p[0] & (0x7f >> len);
 	for (size_t i = 1; i < len; i++)
 		cp = (cp << 6) | (p[i] & 0x3f);
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
 	return len;
 }
@@ -191,7 +192,7 @@ static char **merged_env(char **add)
 }
 
 int run_host(char **argv, char **add_env, const struct tee *t, int *status, struct rusage *ru,
-		    struct ferr *err)
+	     struct ferr *err)
 {
 	_cleanup_strv_ char **envp = merged_env(add_env);
 	pid_t pid = fork();

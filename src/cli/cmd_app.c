@@ -389,19 +389,22 @@ static int do_launch(const json_t *d, const char *desc_arg, const json_t *inv, s
 	struct app_launch_opts lo = {
 		desc_arg, o->binds, o->nbinds, o->no_container, o->no_pull, o->insecure, o->skip_data, prov, o->quiet,
 	};
-	if (app_launch(d, inv, &lo, res, &err) < 0)
+	struct app_plan plan;
+	if (app_launch_plan(d, inv, &lo, &plan, &err) < 0)
 		return cli_fail(&err, EXIT_PRESTART);
-	fflush(stdout);
-	if (summary && !o->quiet && !o->json) {
-		/* the command line is in the record; rebuild it cheaply for the summary */
-		_cleanup_json_ json_t *full = app_invocation_with_defaults(d, inv);
-		struct app_job job;
-		struct ferr e2 = FERR_INIT;
-		if (app_job_build(&job, d, full, 0, &e2) == 0) {
-			print_summary(job.cmdline, res);
-			app_job_free(&job);
-		}
+	if (app_launch_run(&plan, res, &err) < 0) {
+		app_plan_free(&plan);
+		return cli_fail(&err, EXIT_PRESTART);
 	}
+	if (!o->skip_data) {
+		struct ferr werr = FERR_INIT;
+		if (app_launch_record(&plan, res, &werr) < 0)
+			log_warn("%s", werr.msg);
+	}
+	fflush(stdout);
+	if (summary && !o->quiet && !o->json)
+		print_summary(plan.job.cmdline, res);
+	app_plan_free(&plan);
 	if (o->json && summary) {
 		_cleanup_json_ json_t *j = json_pack("{s:i,s:s,s:O,s:O,s:O,s:O,s:s?,s:s?,s:f,s:f,s:I}", "exit-code",
 						     res->exit_code, "error-message", res->error_message, "output-files",

@@ -309,3 +309,23 @@ EOF
 	! grep -q "$secret_md5" "$rec"
 	! grep -q '"file-name": "secret"' "$rec"
 }
+
+@test "security app: launched from a directory under \$HOME, the tool sees that directory and nothing else of \$HOME" {
+	mkdir -p "$HOME/project"
+	echo secret >"$HOME/secret"
+	cd "$HOME/project"
+	cat >"$W/d.json" <<EOF
+{"name": "peek home", "tool-version": "1", "schema-version": "0.5", "description": "d",
+ "command-line": "pwd > where.txt; ls -A \"\$HOME\" > home.txt; ls -A \"\$HOME/.cache\" > cache.txt 2>&1; echo [X] > x.txt",
+ "container-image": {"type": "docker", "image": "$BUSYBOX"},
+ "inputs": [{"id": "x", "name": "x", "type": "String", "value-key": "[X]"}]}
+EOF
+	run "$FERRY" app launch -q "$W/d.json" '{"x": "hi"}'
+	[ "$status" -eq 0 ]
+	[ "$(cat where.txt)" = "$HOME/project" ]
+	[ "$(cat home.txt)" = project ]
+	! grep -q boutiques cache.txt
+	[ "$(cat x.txt)" = hi ]
+	# the record was written on the host all the same
+	ls "$HOME"/.cache/boutiques/data/peek-home_*.json
+}

@@ -34,9 +34,11 @@ static json_t *tool(int i)
 {
 	char text[1024];
 	snprintf(text, sizeof text,
-		 "{\"name\": \"tool %d\", \"tool-version\": \"1\", \"schema-version\": \"0.5\", \"description\": \"d\","
+		 "{\"name\": \"tool %d\", \"tool-version\": \"1\", \"schema-version\": \"0.5\", "
+		 "\"description\": \"d\","
 		 " \"command-line\": \"echo out-[N]; echo err-[N] >&2; exit [N]\","
-		 " \"inputs\": [{\"id\": \"n\", \"name\": \"n\", \"type\": \"Number\", \"integer\": true, \"value-key\": \"[N]\"}],"
+		 " \"inputs\": [{\"id\": \"n\", \"name\": \"n\", \"type\": \"Number\", \"integer\": true, "
+		 "\"value-key\": \"[N]\"}],"
 		 " \"error-codes\": [{\"code\": 3, \"description\": \"three\"}]}",
 		 i);
 	return load(text);
@@ -158,11 +160,15 @@ static void test_plan_refuses(void **state)
 static void test_one_pass(void **state)
 {
 	(void)state;
-	json_t *d = load("{\"name\": \"t\", \"tool-version\": \"1\", \"schema-version\": \"0.5\", \"description\": \"d\","
-			 " \"command-line\": \"echo [A] [B] [O]\","
-			 " \"inputs\": [{\"id\": \"a\", \"name\": \"a\", \"type\": \"String\", \"value-key\": \"[A]\"},"
-			 "            {\"id\": \"b\", \"name\": \"b\", \"type\": \"String\", \"value-key\": \"[B]\"}],"
-			 " \"output-files\": [{\"id\": \"o\", \"name\": \"o\", \"path-template\": \"o_[A].txt\", \"value-key\": \"[O]\"}]}");
+	json_t *d = load(
+		"{\"name\": \"t\", \"tool-version\": \"1\", \"schema-version\": \"0.5\", \"description\": "
+		"\"d\","
+		" \"command-line\": \"echo [A] [B] [O]\","
+		" \"inputs\": [{\"id\": \"a\", \"name\": \"a\", \"type\": \"String\", \"value-key\": "
+		"\"[A]\"},"
+		"            {\"id\": \"b\", \"name\": \"b\", \"type\": \"String\", \"value-key\": \"[B]\"}],"
+		" \"output-files\": [{\"id\": \"o\", \"name\": \"o\", \"path-template\": \"o_[A].txt\", "
+		"\"value-key\": \"[O]\"}]}");
 	json_t *inv = load("{\"a\": \"[B][O]\", \"b\": \"; touch /tmp/x ;\"}");
 	struct app_job job;
 	struct ferr err = FERR_INIT;
@@ -192,8 +198,9 @@ static void test_image_ref(void **state)
 	check_ref("test/busybox:latest", "http://127.0.0.1:5000", "127.0.0.1:5000/test/busybox:latest");
 	check_ref("test/busybox", "docker://127.0.0.1:5000/", "127.0.0.1:5000/test/busybox");
 	check_ref("tool", "localhost", "localhost/tool");
-	for (const char *const *hub = (const char *const[]){ "docker.io", "index.docker.io", "registry-1.docker.io",
-							     "registry.hub.docker.com", "docker://index.docker.io/", NULL };
+	for (const char *const *hub =
+		     (const char *const[]){ "docker.io", "index.docker.io", "registry-1.docker.io",
+					    "registry.hub.docker.com", "docker://index.docker.io/", NULL };
 	     *hub; hub++)
 		check_ref("boutiques/example1:test", *hub, "boutiques/example1:test");
 	/* an image naming its own registry keeps it */
