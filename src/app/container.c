@@ -99,6 +99,7 @@ int app_container_pull(const char *type, const char *image, const char *index, b
  * fork (runtime_run_wait's while_running), so no loader lock is inherited
  * by the child. */
 struct warm {
+	const struct app_container_req *req;
 	pthread_t thread;
 	bool started;
 };
@@ -116,10 +117,14 @@ static void *warm_crypto(void *arg)
 	return NULL;
 }
 
-static void warm_start(void *arg)
+/* runtime_run_wait's while_running: the caller's own hook, then libcrypto. */
+static void after_fork(void *arg)
 {
 	struct warm *w = arg;
-	w->started = pthread_create(&w->thread, NULL, warm_crypto, NULL) == 0;
+	if (w->req->forked)
+		w->req->forked(w->req->forked_arg);
+	if (w->req->warm_crypto)
+		w->started = pthread_create(&w->thread, NULL, warm_crypto, NULL) == 0;
 }
 
 int app_container_run(const struct app_container_req *req, int *status, struct rusage *ru, char **digest,
@@ -161,9 +166,9 @@ int app_container_run(const struct app_container_req *req, int *status, struct r
 	spec.pwd = req->cwd;
 	spec.stdout_fd = req->out_fd;
 	spec.stderr_fd = req->err_fd;
-	struct warm warm = { .started = false };
-	if (req->warm_crypto) {
-		spec.while_running = warm_start;
+	struct warm warm = { .req = req, .started = false };
+	if (req->warm_crypto || req->forked) {
+		spec.while_running = after_fork;
 		spec.while_running_arg = &warm;
 	}
 	int r = runtime_run_wait(&spec, status, ru, err);

@@ -49,6 +49,8 @@ struct app_container_req {
 	size_t nbinds;
 	int out_fd, err_fd; /* where the tool's stdout/stderr go */
 	bool warm_crypto;   /* a provenance record follows: load libcrypto meanwhile */
+	void (*forked)(void *arg); /* optional: called in the parent right after the fork */
+	void *forked_arg;
 };
 int app_container_run(const struct app_container_req *req, int *status, struct rusage *ru,
 		      char **digest, char **location, struct ferr *err);

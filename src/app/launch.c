@@ -256,7 +256,7 @@ int app_launch_run(const struct app_plan *pl, struct app_result *res, struct fer
 	/* Output is captured only for the record: without one, the tool writes
 	 * to our stdout and stderr directly (one process fewer). */
 	struct tee t = TEE_INIT;
-	if (capture && tee_start(&t, err) < 0)
+	if (capture && tee_open(&t, err) < 0)
 		return -1;
 	gettimeofday(&res->start, NULL);
 	int status = 0, r;
@@ -278,6 +278,8 @@ int app_launch_run(const struct app_plan *pl, struct app_result *res, struct fer
 			t.wr[0],
 			t.wr[1],
 			capture,
+			capture ? tee_forked : NULL,
+			&t,
 		};
 		r = app_container_run(&req, &status, &ru, &res->image_digest, &res->container_location, err);
 	} else

@@ -20,10 +20,12 @@
 
 /* ---- tee: the tool's output goes to ours and into the record ----
  * A thread copies the tool's stdout and stderr to ours and keeps a copy for
- * the record in two memfds. The tool (or the runtime setting up its
- * container) is forked while the thread runs, so the thread touches no lock
- * a forked child could inherit held: it only polls, reads and writes file
- * descriptors, with its buffer on its own stack (no malloc, no stdio). */
+ * the record in two memfds. The pipes are made before the fork, the thread
+ * only after it (tee_forked): a thread running at fork time can hold a lock
+ * the child then waits for forever (AddressSanitizer's allocator did, while
+ * the thread was being created), and the child still has the runtime's
+ * whole setup to do before its execve. The pipes hold what the tool writes
+ * until the thread reads it. */
 
 static void *tee_main(void *arg)
 {
@@ -66,7 +68,7 @@ static void *tee_main(void *arg)
 	return NULL;
 }
 
-int tee_start(struct tee *t, struct ferr *err)
+int tee_open(struct tee *t, struct ferr *err)
 {
 	int po[2], pe[2];
 	t->cap[0] = memfd_create("ferry-stdout", MFD_CLOEXEC);
@@ -86,15 +88,26 @@ int tee_start(struct tee *t, struct ferr *err)
 	t->wr[1] = pe[1];
 	/* the tool may close our stdout: a write error, not a SIGPIPE for ferry */
 	signal(SIGPIPE, SIG_IGN);
-	int e = pthread_create(&t->th, NULL, tee_main, t);
-	if (e) {
-		close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
-		t->wr[0] = 1;
-		t->wr[1] = 2;
-		return ferr_set(err, e, "start the output copy");
-	}
-	t->running = true;
+	t->open = true;
 	return 0;
+}
+
+/* In the parent, right after the fork: the child holds its own copies of
+ * the write ends, so ours go (the thread then sees EOF when the tool and
+ * everything it started are done), and the copy starts. Should no thread
+ * be had, the copy runs here, until the tool closes its output. */
+void tee_forked(void *arg)
+{
+	struct tee *t = arg;
+	if (!t->open || t->running)
+		return;
+	close(t->wr[0]);
+	close(t->wr[1]);
+	t->wr[0] = t->wr[1] = -1;
+	if (pthread_create(&t->th, NULL, tee_main, t) == 0)
+		t->running = true;
+	else
+		tee_main(t);
 }
 
 /* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
@@ -156,17 +169,19 @@ static char *read_capture(int fd)
 /* Close the tool's ends, wait for the copy to finish, collect the capture. */
 void tee_finish(struct tee *t, char **out, char **errs)
 {
-	if (!t->running) { /* no tee: the tool used our own stdout and stderr */
+	if (!t->open) { /* no tee: the tool used our own stdout and stderr */
 		*out = xstrdup("");
 		*errs = xstrdup("");
 		return;
 	}
-	close(t->wr[0]);
-	close(t->wr[1]);
-	pthread_join(t->th, NULL);
+	for (int i = 0; i < 2; i++)
+		if (t->wr[i] >= 0)
+			close(t->wr[i]); /* the tool never started */
+	if (t->running)
+		pthread_join(t->th, NULL);
 	close(t->rd[0]);
 	close(t->rd[1]);
-	t->running = false;
+	t->running = t->open = false;
 	*out = read_capture(t->cap[0]);
 	*errs = read_capture(t->cap[1]);
 	close(t->cap[0]);
@@ -191,7 +206,7 @@ static char **merged_env(char **add)
 	return env;
 }
 
-int run_host(char **argv, char **add_env, const struct tee *t, int *status, struct rusage *ru,
+int run_host(char **argv, char **add_env, struct tee *t, int *status, struct rusage *ru,
 	     struct ferr *err)
 {
 	_cleanup_strv_ char **envp = merged_env(add_env);
@@ -210,6 +225,7 @@ int run_host(char **argv, char **add_env, const struct tee *t, int *status, stru
 		(void)!write(2, "\n", 1);
 		_exit(e == ENOENT ? 127 : 126);
 	}
+	tee_forked(t);
 	while (wait4(pid, status, 0, ru) < 0)
 		if (errno != EINTR)
 			return ferr_set(err, errno, "wait for the tool");
