@@ -630,10 +630,17 @@ int protect_stores(struct ctx *c, struct ferr *err)
  * MNT_LOCKED against unmounting what covers it; mount_namespaces(7),
  * user_namespaces(7)), so enter one: a nested user namespace mapping the
  * ids to themselves, and its own mount namespace. Done after pivot_root,
- * when the mount table is only the container's (cheap to copy). */
+ * when the mount table is only the container's (cheap to copy).
+ * Needed only when the command runs as uid 0 inside: any other uid loses
+ * every capability at execve (capabilities(7): its inheritable and
+ * ambient sets are empty after unshare, and PR_SET_NO_NEW_PRIVS stops file
+ * capabilities and setuid), and a user namespace it creates itself gets
+ * locked copies. That keeps the common unprivileged start free of it. */
 int lock_mounts(struct ctx *c, struct ferr *err)
 {
 	unsigned in_uid = c->spec->fakeroot ? 0 : c->uid, in_gid = c->spec->fakeroot ? 0 : c->gid;
+	if (in_uid != 0)
+		return 0;
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
 		return ferr_set(err, errno, "lock the container's mounts (nested user namespace)"),
 		       ferr_hint(err, "user.max_user_namespaces may be too low; run 'ferry check'");
