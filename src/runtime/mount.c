@@ -274,15 +274,13 @@ static int dest_open(struct ctx *c, const char *what, const char *dst, bool is_d
 		return -2;
 	if (exists) {
 		*real_out = steal_ptr(&real);
-		int r = fd;
-		fd = -1;
-		return r;
+		return steal_fd(&fd);
 	}
 	if (in >= 0 && c->mnt_src[in][0] && !(flags & BIND_USER)) {
 		ferr_setc(e2, FERR_GENERIC, ENOENT, "it would be created in the host's %s", c->mnt_src[in]);
 		return -1;
 	}
-	close(fd);
+	close(steal_fd(&fd));
 	if (is_dir) {
 		fd = inroot_mkdir_p(c->rootfd, norm, 0755, e2);
 	} else {
@@ -298,9 +296,7 @@ static int dest_open(struct ctx *c, const char *what, const char *dst, bool is_d
 	if (dest_check(c, what, norm, real, true) == -2)
 		return -2;
 	*real_out = steal_ptr(&real);
-	int r = fd;
-	fd = -1;
-	return r;
+	return steal_fd(&fd);
 }
 
 static void mount_record(struct ctx *c, const char *src, const char *dst, const char *real)
@@ -368,11 +364,10 @@ int place_bind(struct ctx *c, const char *src, const char *dst, int flags, struc
 	struct ferr e2 = FERR_INIT;
 	_cleanup_free_ char *what = xasprintf("bind %s", src);
 	_cleanup_free_ char *real = NULL;
-	_cleanup_close_ int fd = dest_open(c, what, dst, S_ISDIR(st.st_mode), flags, &e2, &real);
-	if (fd == -2) {
-		fd = -1;
+	int got = dest_open(c, what, dst, S_ISDIR(st.st_mode), flags, &e2, &real);
+	if (got == -2)
 		return 1;
-	}
+	_cleanup_close_ int fd = got;
 	if (fd >= 0 && !S_ISDIR(st.st_mode)) {
 		struct stat dt;
 		if (fstat(fd, &dt) == 0 && S_ISDIR(dt.st_mode)) {
@@ -420,11 +415,10 @@ int mount_tmpfs_at(struct ctx *c, const char *dst, const char *opts, struct ferr
 	struct ferr e2 = FERR_INIT;
 	_cleanup_free_ char *what = xasprintf("tmpfs on %s", dst);
 	_cleanup_free_ char *real = NULL;
-	_cleanup_close_ int fd = dest_open(c, what, dst, true, BIND_USER, &e2, &real);
-	if (fd == -2) {
-		fd = -1;
+	int got = dest_open(c, what, dst, true, BIND_USER, &e2, &real);
+	if (got == -2)
 		return 1;
-	}
+	_cleanup_close_ int fd = got;
 	if (fd < 0)
 		return *err = e2, ferr_wrap(err, "tmpfs on %s", dst);
 	_cleanup_free_ char *target = fdpath(fd);
