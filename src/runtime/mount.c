@@ -589,14 +589,14 @@ int protect_stores(struct ctx *c, struct ferr *err)
 			struct stat hs, qs;
 			struct ferr e = FERR_INIT;
 			_cleanup_close_ int qfd = inroot_open(c->rootfd, q, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, &e);
-			if (qfd < 0 || stat(host, &hs) < 0 || fstat(qfd, &qs) < 0 || hs.st_dev != qs.st_dev ||
-			    hs.st_ino != qs.st_ino) {
-				if (qfd < 0 && e.errnum == ENOENT)
-					continue; /* not there any more: nothing to protect */
-				return ferr_setc(err, FERR_GENERIC, 0, "the store %s, exposed at %s by the bind of %s, is not where expected",
-						 p, q, c->mnt_src[b]),
-				       ferr_hint(err, "do not bind the store; ferry keeps it read-only inside");
-			}
+			if (qfd < 0 && e.errnum != ENOENT)
+				return *err = e, ferr_wrap(err, "find the store %s at %s inside", p, q);
+			if (stat(host, &hs) < 0)
+				return ferr_set(err, errno, "stat the store %s", host);
+			/* Missing, or something else there (a later bind covers
+			 * it): the store does not show at q. */
+			if (qfd < 0 || fstat(qfd, &qs) < 0 || hs.st_dev != qs.st_dev || hs.st_ino != qs.st_ino)
+				continue;
 			_cleanup_free_ char *what = xasprintf("the store at %s", q);
 			int r = bind_readonly_fd(qfd, "", qfd, true, what, err);
 			if (r < 0)

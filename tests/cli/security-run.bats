@@ -80,6 +80,10 @@ store_sum() {
 	[[ "$output" != *WROTE* ]]
 	[[ "$output" == *WORK-OK* ]]
 	[ "$(store_sum "$FERRY_HOME")" = "$b1" ] && [ "$(store_sum "$ro")" = "$b2" ]
+	# A bind that covers the store inside hides it: nothing to protect there.
+	mkdir -p "$BATS_TEST_TMPDIR/cover"
+	run "$FERRY" exec --no-pull -B "$BATS_TEST_TMPDIR/cover:$FERRY_HOME" "$BB" sh -c "touch $FERRY_HOME/x && echo covered"
+	[ "$status" -eq 0 ] && [ "$output" = covered ] && [ -e "$BATS_TEST_TMPDIR/cover/x" ]
 	# The working directory inside the store: still read-only.
 	cd "$FERRY_HOME/images"
 	run "$FERRY" exec --no-pull "$BB" sh -c 'touch ./x && echo WROTE'
