@@ -198,3 +198,18 @@ echo done'
 	run "$FERRY" exec --no-home "$BATS_TEST_TMPDIR/work/planted" cat /etc/image-file
 	[ "$status" -eq 0 ] && [ "$output" = image-file ]
 }
+
+@test "pre-5.12 path (no open_tree/mount_setattr): the store and :ro binds stay read-only, no remount lifts them" {
+	need_images
+	export FERRY_TEST_NO_MOUNT_SETATTR=1
+	"$FERRY" pull -q "$BB" >/dev/null
+	local before
+	before=$(store_sum "$FERRY_HOME")
+	mkdir -p "$BATS_TEST_TMPDIR/data"
+	run "$FERRY" exec --fakeroot --no-pull -B "$BATS_TEST_TMPDIR/data:/data:ro" "$BB" sh -c "
+		for f in $FERRY_HOME/images/*/rootfs/etc/os-release; do echo TAMPERED > \$f && echo WROTE; done
+		$remount_script"
+	[[ "$output" == *done* ]] && [[ "$output" != *WROTE* ]] && [[ "$output" != *WRITTEN* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/data/f" ]
+	[ "$(store_sum "$FERRY_HOME")" = "$before" ]
+}
