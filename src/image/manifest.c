@@ -251,7 +251,7 @@ int image_config_parse(const char *buf, size_t len, struct image_config *c, stru
 		image_config_free(c);
 		return -1;
 	}
-	for (char **d = c->diff_ids; *d; d++)
+	for (char **d = c->diff_ids; d && *d; d++)
 		if (!sha256_digest_valid(*d)) {
 			ferr_setc(err, FERR_INVALID, 0, "image config: invalid diff_id '%.80s'", *d);
 			image_config_free(c);

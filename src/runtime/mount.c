@@ -274,15 +274,13 @@ static int dest_open(struct ctx *c, const char *what, const char *dst, bool is_d
 		return -2;
 	if (exists) {
 		*real_out = steal_ptr(&real);
-		int r = fd;
-		fd = -1;
-		return r;
+		return steal_fd(&fd);
 	}
 	if (in >= 0 && c->mnt_src[in][0] && !(flags & BIND_USER)) {
 		ferr_setc(e2, FERR_GENERIC, ENOENT, "it would be created in the host's %s", c->mnt_src[in]);
 		return -1;
 	}
-	close(fd);
+	close(steal_fd(&fd));
 	if (is_dir) {
 		fd = inroot_mkdir_p(c->rootfd, norm, 0755, e2);
 	} else {
@@ -298,9 +296,7 @@ static int dest_open(struct ctx *c, const char *what, const char *dst, bool is_d
 	if (dest_check(c, what, norm, real, true) == -2)
 		return -2;
 	*real_out = steal_ptr(&real);
-	int r = fd;
-	fd = -1;
-	return r;
+	return steal_fd(&fd);
 }
 
 static void mount_record(struct ctx *c, const char *src, const char *dst, const char *real)
@@ -368,11 +364,10 @@ int place_bind(struct ctx *c, const char *src, const char *dst, int flags, struc
 	struct ferr e2 = FERR_INIT;
 	_cleanup_free_ char *what = xasprintf("bind %s", src);
 	_cleanup_free_ char *real = NULL;
-	_cleanup_close_ int fd = dest_open(c, what, dst, S_ISDIR(st.st_mode), flags, &e2, &real);
-	if (fd == -2) {
-		fd = -1;
+	int got = dest_open(c, what, dst, S_ISDIR(st.st_mode), flags, &e2, &real);
+	if (got == -2)
 		return 1;
-	}
+	_cleanup_close_ int fd = got;
 	if (fd >= 0 && !S_ISDIR(st.st_mode)) {
 		struct stat dt;
 		if (fstat(fd, &dt) == 0 && S_ISDIR(dt.st_mode)) {
@@ -420,11 +415,10 @@ int mount_tmpfs_at(struct ctx *c, const char *dst, const char *opts, struct ferr
 	struct ferr e2 = FERR_INIT;
 	_cleanup_free_ char *what = xasprintf("tmpfs on %s", dst);
 	_cleanup_free_ char *real = NULL;
-	_cleanup_close_ int fd = dest_open(c, what, dst, true, BIND_USER, &e2, &real);
-	if (fd == -2) {
-		fd = -1;
+	int got = dest_open(c, what, dst, true, BIND_USER, &e2, &real);
+	if (got == -2)
 		return 1;
-	}
+	_cleanup_close_ int fd = got;
 	if (fd < 0)
 		return *err = e2, ferr_wrap(err, "tmpfs on %s", dst);
 	_cleanup_free_ char *target = fdpath(fd);
@@ -595,14 +589,14 @@ int protect_stores(struct ctx *c, struct ferr *err)
 			struct stat hs, qs;
 			struct ferr e = FERR_INIT;
 			_cleanup_close_ int qfd = inroot_open(c->rootfd, q, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, &e);
-			if (qfd < 0 || stat(host, &hs) < 0 || fstat(qfd, &qs) < 0 || hs.st_dev != qs.st_dev ||
-			    hs.st_ino != qs.st_ino) {
-				if (qfd < 0 && e.errnum == ENOENT)
-					continue; /* not there any more: nothing to protect */
-				return ferr_setc(err, FERR_GENERIC, 0, "the store %s, exposed at %s by the bind of %s, is not where expected",
-						 p, q, c->mnt_src[b]),
-				       ferr_hint(err, "do not bind the store; ferry keeps it read-only inside");
-			}
+			if (qfd < 0 && e.errnum != ENOENT)
+				return *err = e, ferr_wrap(err, "find the store %s at %s inside", p, q);
+			if (stat(host, &hs) < 0)
+				return ferr_set(err, errno, "stat the store %s", host);
+			/* Missing, or something else there (a later bind covers
+			 * it): the store does not show at q. */
+			if (qfd < 0 || fstat(qfd, &qs) < 0 || hs.st_dev != qs.st_dev || hs.st_ino != qs.st_ino)
+				continue;
 			_cleanup_free_ char *what = xasprintf("the store at %s", q);
 			int r = bind_readonly_fd(qfd, "", qfd, true, what, err);
 			if (r < 0)
@@ -630,10 +624,17 @@ int protect_stores(struct ctx *c, struct ferr *err)
  * MNT_LOCKED against unmounting what covers it; mount_namespaces(7),
  * user_namespaces(7)), so enter one: a nested user namespace mapping the
  * ids to themselves, and its own mount namespace. Done after pivot_root,
- * when the mount table is only the container's (cheap to copy). */
+ * when the mount table is only the container's (cheap to copy).
+ * Needed only when the command runs as uid 0 inside: any other uid loses
+ * every capability at execve (capabilities(7): its inheritable and
+ * ambient sets are empty after unshare, and PR_SET_NO_NEW_PRIVS stops file
+ * capabilities and setuid), and a user namespace it creates itself gets
+ * locked copies. That keeps the common unprivileged start free of it. */
 int lock_mounts(struct ctx *c, struct ferr *err)
 {
 	unsigned in_uid = c->spec->fakeroot ? 0 : c->uid, in_gid = c->spec->fakeroot ? 0 : c->gid;
+	if (in_uid != 0)
+		return 0;
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
 		return ferr_set(err, errno, "lock the container's mounts (nested user namespace)"),
 		       ferr_hint(err, "user.max_user_namespaces may be too low; run 'ferry check'");

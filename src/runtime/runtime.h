@@ -7,8 +7,10 @@
  *   environment, PR_SET_NO_NEW_PRIVS, execve.
  *
  * Callers describe the container with a struct run_spec and never see
- * namespaces. runtime_exec() replaces the calling process; runtime_run_wait()
- * forks, runs the same child path and waits (for `ferry app launch`). */
+ * namespaces. runtime_exec() replaces the calling process; runtime_spawn()
+ * runs the same path in a child the caller owns (a pidfd and an error
+ * channel), and runtime_run_wait() spawns, forwards signals and waits (for
+ * `ferry app launch`). Nothing here keeps process-wide state. */
 #pragma once
 
 #include <stdbool.h>

@@ -80,6 +80,10 @@ store_sum() {
 	[[ "$output" != *WROTE* ]]
 	[[ "$output" == *WORK-OK* ]]
 	[ "$(store_sum "$FERRY_HOME")" = "$b1" ] && [ "$(store_sum "$ro")" = "$b2" ]
+	# A bind that covers the store inside hides it: nothing to protect there.
+	mkdir -p "$BATS_TEST_TMPDIR/cover"
+	run "$FERRY" exec --no-pull -B "$BATS_TEST_TMPDIR/cover:$FERRY_HOME" "$BB" sh -c "touch $FERRY_HOME/x && echo covered"
+	[ "$status" -eq 0 ] && [ "$output" = covered ] && [ -e "$BATS_TEST_TMPDIR/cover/x" ]
 	# The working directory inside the store: still read-only.
 	cd "$FERRY_HOME/images"
 	run "$FERRY" exec --no-pull "$BB" sh -c 'touch ./x && echo WROTE'
@@ -193,4 +197,19 @@ echo done'
 	[ "$status" -eq 0 ] && [ "$output" = image-file ]
 	run "$FERRY" exec --no-home "$BATS_TEST_TMPDIR/work/planted" cat /etc/image-file
 	[ "$status" -eq 0 ] && [ "$output" = image-file ]
+}
+
+@test "pre-5.12 path (no open_tree/mount_setattr): the store and :ro binds stay read-only, no remount lifts them" {
+	need_images
+	export FERRY_TEST_NO_MOUNT_SETATTR=1
+	"$FERRY" pull -q "$BB" >/dev/null
+	local before
+	before=$(store_sum "$FERRY_HOME")
+	mkdir -p "$BATS_TEST_TMPDIR/data"
+	run "$FERRY" exec --fakeroot --no-pull -B "$BATS_TEST_TMPDIR/data:/data:ro" "$BB" sh -c "
+		for f in $FERRY_HOME/images/*/rootfs/etc/os-release; do echo TAMPERED > \$f && echo WROTE; done
+		$remount_script"
+	[[ "$output" == *done* ]] && [[ "$output" != *WROTE* ]] && [[ "$output" != *WRITTEN* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/data/f" ]
+	[ "$(store_sum "$FERRY_HOME")" = "$before" ]
 }
