@@ -154,6 +154,10 @@ static void test_forward_sigterm(void **state)
  * no process-wide state, so each gets its own exit status and output.
  * Half use runtime_spawn + runtime_child_wait, half runtime_run_wait. */
 #define N_PAR 8
+/* All threads exist before any forks: a fork while another thread is
+ * being created can copy a held allocator lock into the child (GCC 12's
+ * AddressSanitizer has no fork handler), which would hang the child. */
+static pthread_barrier_t par_start;
 struct par {
 	int n;
 	int rc, status;
@@ -164,6 +168,7 @@ struct par {
 static void *par_run(void *arg)
 {
 	struct par *p = arg;
+	pthread_barrier_wait(&par_start);
 	char path[] = "/tmp/ferry-par-XXXXXX";
 	int fd = mkostemp(path, O_CLOEXEC);
 	if (fd < 0) {
@@ -197,12 +202,14 @@ static void test_parallel(void **state)
 	(void)state;
 	struct par ps[N_PAR];
 	pthread_t th[N_PAR];
+	assert_int_equal(pthread_barrier_init(&par_start, NULL, N_PAR), 0);
 	for (int i = 0; i < N_PAR; i++) {
 		ps[i] = (struct par){.n = i, .err = FERR_INIT};
 		assert_int_equal(pthread_create(&th[i], NULL, par_run, &ps[i]), 0);
 	}
 	for (int i = 0; i < N_PAR; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
+	pthread_barrier_destroy(&par_start);
 	if (ps[0].rc < 0 && ps[0].err.code == FERR_PERM)
 		skip();
 	for (int i = 0; i < N_PAR; i++) {
