@@ -1,5 +1,5 @@
 /* Lexical path helpers. They never touch the file system: containment of
- * paths inside an image on disk is the job of fs_open_in_root(). */
+ * paths inside an image on disk is the job of inroot_open() (base/inroot.h). */
 #pragma once
 
 #include <stdbool.h>
