@@ -418,7 +418,7 @@ static int write_record(const json_t *desc, const json_t *inv, const struct app_
 	_cleanup_free_ char *name = dashed_name(desc);
 	_cleanup_free_ char *fname = xasprintf("%s_%s.json", name, stamp);
 	char *path = path_join(dir, fname);
-	char *text = json_dumps(rec, JSON_INDENT(4) | JSON_ENSURE_ASCII);
+	char *text = app_json_dumps(rec, JSON_INDENT(4) | JSON_ENSURE_ASCII); /* big integers as numbers */
 	int r = text ? fs_write_atomic(path, text, strlen(text), 0644, err) : ferr_set(err, 0, "encode record");
 	free(text);
 	if (r < 0) {
