@@ -9,10 +9,25 @@
 
 #include "app/internal.h"
 
+/* Compiled patterns of one validation: the same few patterns (the id
+ * pattern of every input, ...) are checked many times. Per validation, not
+ * process-wide, so that threads (the batch engine, the server) validate at
+ * the same time without sharing anything. */
+struct rx {
+	char *src;
+	regex_t re;
+	bool ok;
+};
+struct rx_cache {
+	struct rx v[32];
+	size_t n;
+};
+
 struct jsv {
 	const json_t *root;
 	struct app_problems *out; /* NULL: only count */
 	size_t nerr;
+	struct rx_cache *rx;
 };
 
 static void validate(struct jsv *v, const json_t *schema, const json_t *inst, struct dstr *path);
@@ -112,38 +127,38 @@ static bool is_type(const json_t *inst, const char *t)
 	return true; /* "any" and unknown types accept everything */
 }
 
-/* Compiled patterns, cached: the same few patterns are checked many times. */
-struct rx {
-	char *src;
-	regex_t re;
-	bool ok;
-};
-static struct rx rx_cache[32];
-static size_t rx_n;
-
-static bool rx_search(const char *pattern, const char *s)
+static bool rx_search(struct rx_cache *c, const char *pattern, const char *s)
 {
 	struct rx *r = NULL;
-	for (size_t i = 0; i < rx_n; i++)
-		if (!strcmp(rx_cache[i].src, pattern))
-			r = &rx_cache[i];
-	regex_t tmp;
+	for (size_t i = 0; i < c->n && !r; i++)
+		if (!strcmp(c->v[i].src, pattern))
+			r = &c->v[i];
 	if (!r) {
-		if (rx_n < sizeof rx_cache / sizeof rx_cache[0]) {
-			r = &rx_cache[rx_n++];
-			r->src = xstrdup(pattern);
-			r->ok = regcomp(&r->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
-		} else {
+		if (c->n >= sizeof c->v / sizeof c->v[0]) {
+			regex_t tmp;
 			if (regcomp(&tmp, pattern, REG_EXTENDED | REG_NOSUB))
 				return true;
 			bool m = regexec(&tmp, s, 0, NULL, 0) == 0;
 			regfree(&tmp);
 			return m;
 		}
+		r = &c->v[c->n++];
+		r->src = xstrdup(pattern);
+		r->ok = regcomp(&r->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
 	}
 	if (!r->ok)
 		return true; /* a pattern POSIX cannot compile is not held against the instance */
 	return regexec(&r->re, s, 0, NULL, 0) == 0;
+}
+
+static void rx_cache_free(struct rx_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->v[i].ok)
+			regfree(&c->v[i].re);
+		free(c->v[i].src);
+	}
+	c->n = 0;
 }
 
 static size_t path_push_key(struct dstr *path, const char *key)
@@ -172,7 +187,7 @@ static void path_pop(struct dstr *path, size_t old)
 
 static size_t count_errors(struct jsv *v, const json_t *schema, const json_t *inst)
 {
-	struct jsv sub = { v->root, NULL, 0 };
+	struct jsv sub = { v->root, NULL, 0, v->rx };
 	struct dstr p = DSTR_INIT;
 	validate(&sub, schema, inst, &p);
 	dstr_free(&p);
@@ -255,7 +270,7 @@ static void v_object(struct jsv *v, const json_t *schema, const json_t *inst, st
 		const char *pat;
 		json_t *psch;
 		json_object_foreach((json_t *)pprops, pat, psch) {
-			if (rx_search(pat, k)) {
+			if (rx_search(v->rx, pat, k)) {
 				matched = true;
 				validate(v, psch, x, path);
 			}
@@ -366,7 +381,7 @@ static void v_string(struct jsv *v, const json_t *schema, const json_t *inst, st
 	if (json_is_number(m) && (double)utf8_len(s) > json_number_value(m))
 		report(v, path, " is too long", inst, NULL);
 	const json_t *pat = json_object_get(schema, "pattern");
-	if (json_is_string(pat) && !rx_search(json_string_value(pat), s)) {
+	if (json_is_string(pat) && !rx_search(v->rx, json_string_value(pat), s)) {
 		struct dstr t = DSTR_INIT;
 		dstr_append(&t, " does not match ");
 		py_repr(&t, pat);
@@ -485,10 +500,12 @@ static void validate(struct jsv *v, const json_t *schema, const json_t *inst, st
 
 size_t app_json_schema_validate(const json_t *schema, const json_t *instance, struct app_problems *out)
 {
-	struct jsv v = { schema, out, 0 };
+	struct rx_cache rx = { .n = 0 };
+	struct jsv v = { schema, out, 0, &rx };
 	struct dstr path = DSTR_INIT;
 	dstr_append(&path, "");
 	validate(&v, schema, instance, &path);
 	dstr_free(&path);
+	rx_cache_free(&rx);
 	return v.nerr;
 }
