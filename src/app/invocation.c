@@ -31,9 +31,9 @@ bool app_json_is_bigint(const json_t *v)
 
 json_t *app_json_bigint(const char *digits, size_t n)
 {
-	_cleanup_free_ char *b = xmalloc(n + BIGINT_TAG_LEN);
+	_cleanup_free_ char *b = xmalloc(n + sizeof bigint_tag);
 	memcpy(b, digits, n);
-	memcpy(b + n, bigint_tag, BIGINT_TAG_LEN);
+	memcpy(b + n, bigint_tag, sizeof bigint_tag); /* the tag and a final NUL */
 	return json_stringn(b, n + BIGINT_TAG_LEN);
 }
 
@@ -147,7 +147,7 @@ json_t *app_json_parse(const char *text, size_t len, const char *what, struct fe
 			lits[n++] = (struct bigint_lit){ s, e - s, false };
 		}
 		/* the rest of the number: fraction, exponent */
-		while (e < len && strchr("0123456789.eE+-", text[e]))
+		while (e < len && text[e] && strchr("0123456789.eE+-", text[e]))
 			e++;
 		i = e;
 	}
@@ -158,7 +158,7 @@ json_t *app_json_parse(const char *text, size_t len, const char *what, struct fe
 		j = app_json_bigint(text + lits[0].at, lits[0].len);
 		lits[0].seen = true;
 	}
-	bool ours = j && (root < 0 || lits[0].seen) && bigint_restore(j, text, lits, n);
+	bool ours = j && (root < 0 || (n && lits[0].seen)) && bigint_restore(j, text, lits, n);
 	for (size_t k = 0; ours && k < n; k++)
 		ours = lits[k].seen;
 	free(lits);
