@@ -49,13 +49,30 @@ json_t *app_invocation_schema(const json_t *desc);
 json_t *app_invocation_schema_generate(const json_t *desc);
 
 /* A copy of the invocation with `default-value`s filled in for absent or
- * null inputs (bosh's addDefaultValues), and remaining nulls dropped. */
+ * null inputs (bosh's addDefaultValues). A null without a default stays
+ * (validation refuses it, as bosh's schema does). */
 json_t *app_invocation_with_defaults(const json_t *desc, const json_t *inv);
 
-/* Validate an invocation (defaults already added) against the invocation
- * schema, plus the group rules bosh leaves unenforced (all-or-none,
- * value-requires, value-disables). Returns the number of problems. */
+/* Validate an invocation (defaults already added) as bosh does: against
+ * the invocation schema (a boolean is no Number, a null no value). Returns
+ * the number of problems; 0: bosh would run it. */
 size_t app_validate_invocation(const json_t *desc, const json_t *inv, struct app_problems *out);
+
+/* The rules bosh declares but never enforces on invocations: all-or-none
+ * groups, value-requires, value-disables. One problem per violation,
+ * naming the group or the input. bosh runs such invocations (platforms
+ * rely on it): callers warn, and refuse only when asked to be strict. */
+size_t app_invocation_soft_rules(const json_t *desc, const json_t *inv, struct app_problems *out);
+
+/* JSON with integers beyond 64 bits, which bosh (Python) reads and prints
+ * exactly and jansson refuses: app_json_parse keeps each as its digits
+ * (app_json_is_bigint; json_string_value() gives the digits), and
+ * app_json_dumps prints it back as the number. Errors name `what`, the
+ * line and the column, like json_load_buf(). */
+json_t *app_json_parse(const char *text, size_t len, const char *what, struct ferr *err);
+char *app_json_dumps(const json_t *j, size_t flags);
+bool app_json_is_bigint(const json_t *v);
+json_t *app_json_bigint(const char *digits, size_t n);
 
 /* Draft-04 JSON-schema validation of any instance (used for both the
  * descriptor and invocations; exposed for tests and fuzzing). */

@@ -48,18 +48,35 @@ static json_t *nul_refused(json_t *j, struct ferr *err)
 
 json_t *app_load_json(const char *path, struct ferr *err)
 {
+	/* app_json_parse: integers beyond 64 bits too, as bosh reads them */
 	if (!strcmp(path, "-")) {
-		json_error_t je;
-		json_t *j = json_loadf(stdin, JSON_DECODE_ANY, &je);
-		if (!j)
-			ferr_setc(err, FERR_INVALID, 0, "<stdin>:%d:%d: invalid JSON: %s", je.line, je.column,
-				  je.text);
+		struct dstr in = DSTR_INIT;
+		char buf[65536];
+		size_t n;
+		while ((n = fread(buf, 1, sizeof buf, stdin)) > 0)
+			dstr_appendn(&in, buf, n);
+		json_t *j = NULL;
+		if (ferror(stdin))
+			ferr_set(err, errno ? errno : EIO, "read <stdin>");
+		else
+			j = app_json_parse(in.buf ? in.buf : "", in.len, "<stdin>", err);
+		dstr_free(&in);
 		return nul_refused(j, err);
 	}
 	/* bosh also takes the JSON text itself as the argument */
 	if (path[0] == '{')
-		return nul_refused(json_load_buf(path, strlen(path), "<argument>", err), err);
-	json_t *j = nul_refused(json_load_path(path, err), err);
+		return nul_refused(app_json_parse(path, strlen(path), "<argument>", err), err);
+	json_t *j = json_load_path(path, err);
+	if (!j && err->code == FERR_INVALID && strstr(err->msg, "invalid JSON: too big")) {
+		_cleanup_free_ char *text = NULL;
+		size_t len = 0;
+		struct ferr e2 = FERR_INIT;
+		if (fs_read_file(path, &text, &len, &e2) == 0) {
+			*err = (struct ferr)FERR_INIT;
+			j = app_json_parse(text, len, path, err);
+		}
+	}
+	j = nul_refused(j, err);
 	if (!j && (str_starts_with(path, "zenodo.") || str_starts_with(path, "10.5281/")) && !fs_exists(path))
 		ferr_hint(err, "ferry does not fetch descriptors from Zenodo: download the descriptor and give its file");
 	return j;

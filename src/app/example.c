@@ -193,7 +193,8 @@ json_t *app_example(const json_t *desc, bool complete, unsigned seed, struct fer
 		json_t *inv = candidate(desc, complete, &st);
 		_cleanup_json_ json_t *full = app_invocation_with_defaults(desc, inv);
 		struct app_problems p = { 0 };
-		size_t n = app_validate_invocation(desc, full, &p);
+		/* an example keeps the rules bosh does not enforce too */
+		size_t n = app_validate_invocation(desc, full, &p) + app_invocation_soft_rules(desc, full, &p);
 		app_problems_free(&p);
 		if (!n)
 			return inv;

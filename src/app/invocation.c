@@ -1,12 +1,216 @@
 /* Invocations: the invocation schema bosh generates from a descriptor
  * (invocationSchemaHandler.py, reproduced key for key, including the JSON
  * objects it shares between several places so later updates show in all of
- * them), defaults, and validation. */
+ * them), defaults, validation, and integers beyond 64 bits. */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app/internal.h"
 #include "base/cleanup.h"
 #include "base/json.h"
+
+/* ---- integers beyond 64 bits ----
+ * bosh reads JSON with Python, whose ints have no size limit, and prints
+ * them exactly (str(v)). jansson stops at 64 bits ("too big integer"), so
+ * such an integer is kept as its literal digits: a jansson string whose
+ * bytes are the digits, a NUL, then "int". No string read from JSON holds
+ * a NUL (jansson refuses \u0000), so nothing else looks like one, and
+ * json_string_value() gives the digits, which is what str() prints. */
+static const char bigint_tag[] = "\0int"; /* with its own NUL: 5 bytes, 4 used */
+#define BIGINT_TAG_LEN 4
+
+bool app_json_is_bigint(const json_t *v)
+{
+	if (!json_is_string(v))
+		return false;
+	const char *s = json_string_value(v);
+	size_t d = strlen(s);
+	return d > 0 && json_string_length(v) == d + BIGINT_TAG_LEN && !memcmp(s + d, bigint_tag, BIGINT_TAG_LEN);
+}
+
+json_t *app_json_bigint(const char *digits, size_t n)
+{
+	_cleanup_free_ char *b = xmalloc(n + sizeof bigint_tag);
+	memcpy(b, digits, n);
+	memcpy(b + n, bigint_tag, sizeof bigint_tag); /* the tag and a final NUL */
+	return json_stringn(b, n + BIGINT_TAG_LEN);
+}
+
+/* An integer literal of [s, e) that jansson refuses (beyond long long). */
+static bool too_big(const char *s, const char *e)
+{
+	char buf[64];
+	size_t n = (size_t)(e - s);
+	if (n >= sizeof buf)
+		return true; /* 63 digits are beyond 64 bits anyway */
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	errno = 0;
+	(void)strtoll(buf, NULL, 10);
+	return errno == ERANGE;
+}
+
+struct bigint_lit {
+	size_t at, len; /* in the text */
+	bool seen;      /* its placeholder was found in the tree */
+};
+
+/* N for a string "\u0001N" (N decimal digits only), else -1. */
+static long placeholder(const json_t *x)
+{
+	const char *s = json_string_value(x);
+	if (!s || s[0] != '\1' || s[1] < '0' || s[1] > '9' || strlen(s) > 12)
+		return -1;
+	char *end;
+	long k = strtol(s + 1, &end, 10);
+	return *end ? -1 : k;
+}
+
+/* Replace the placeholders ("\u0001N") in the tree by the integers. false:
+ * a placeholder that is not ours (a string spelling one: seen twice, or a
+ * number we did not replace); the caller then refuses the text as before. */
+static bool bigint_restore(json_t *j, const char *text, struct bigint_lit *lits, size_t n)
+{
+	if (json_is_array(j)) {
+		for (size_t i = 0; i < json_array_size(j); i++) {
+			json_t *x = json_array_get(j, i);
+			long k = placeholder(x);
+			if (k >= 0) {
+				if ((size_t)k >= n || lits[k].seen)
+					return false;
+				lits[k].seen = true;
+				json_array_set_new(j, i, app_json_bigint(text + lits[k].at, lits[k].len));
+			} else if (!bigint_restore(x, text, lits, n))
+				return false;
+		}
+	} else if (json_is_object(j)) {
+		const char *key;
+		json_t *x;
+		json_object_foreach(j, key, x) {
+			long k = placeholder(x);
+			if (k >= 0) {
+				if ((size_t)k >= n || lits[k].seen)
+					return false;
+				lits[k].seen = true;
+				json_object_set_new(j, key, app_json_bigint(text + lits[k].at, lits[k].len));
+			} else if (!bigint_restore(x, text, lits, n))
+				return false;
+		}
+	}
+	return true;
+}
+
+json_t *app_json_parse(const char *text, size_t len, const char *what, struct ferr *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &je);
+	if (j || !strstr(je.text, "too big")) {
+		if (!j)
+			ferr_setc(err, FERR_INVALID, 0, "%s:%d:%d: invalid JSON: %s", what, je.line, je.column,
+				  je.text);
+		return j;
+	}
+	/* Each integer literal jansson refuses becomes a string placeholder of
+	 * the same length ("\u0001N" and spaces: 19 digits at least, so it
+	 * fits), which keeps the lines and columns of any other error. */
+	_cleanup_free_ char *copy = xmalloc(len + 1);
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	struct bigint_lit *lits = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < len;) {
+		char c = text[i];
+		if (c == '"') {
+			for (i++; i < len && text[i] != '"'; i++)
+				if (text[i] == '\\')
+					i++;
+			i++;
+			continue;
+		}
+		if (c != '-' && (c < '0' || c > '9')) {
+			i++;
+			continue;
+		}
+		size_t s = i, e = i + (c == '-');
+		while (e < len && text[e] >= '0' && text[e] <= '9')
+			e++;
+		bool integer = !(e < len && (text[e] == '.' || text[e] == 'e' || text[e] == 'E'));
+		if (integer && e > s + (c == '-') && too_big(text + s, text + e)) {
+			char ph[32];
+			int pl = snprintf(ph, sizeof ph, "\"\\u0001%zu\"", n);
+			if (pl < 0 || (size_t)pl > e - s)
+				break; /* cannot happen below 10^11 literals */
+			memset(copy + s, ' ', e - s);
+			memcpy(copy + s, ph, (size_t)pl);
+			lits = xrealloc(lits, (n + 1) * sizeof *lits);
+			lits[n++] = (struct bigint_lit){ s, e - s, false };
+		}
+		/* the rest of the number: fraction, exponent */
+		while (e < len && text[e] && strchr("0123456789.eE+-", text[e]))
+			e++;
+		i = e;
+	}
+	j = json_loadb(copy, len, JSON_DECODE_ANY, &je);
+	long root = j ? placeholder(j) : -1;
+	if (root == 0 && n == 1) { /* the text is the integer alone */
+		json_decref(j);
+		j = app_json_bigint(text + lits[0].at, lits[0].len);
+		lits[0].seen = true;
+	}
+	bool ours = j && (root < 0 || (n && lits[0].seen)) && bigint_restore(j, text, lits, n);
+	for (size_t k = 0; ours && k < n; k++)
+		ours = lits[k].seen;
+	free(lits);
+	if (!j) {
+		ferr_setc(err, FERR_INVALID, 0, "%s:%d:%d: invalid JSON: %s", what, je.line, je.column, je.text);
+		return NULL;
+	}
+	if (!ours) {
+		json_decref(j);
+		/* the first error jansson saw */
+		json_decref(json_loadb(text, len, JSON_DECODE_ANY, &je));
+		ferr_setc(err, FERR_INVALID, 0, "%s:%d:%d: invalid JSON: %s", what, je.line, je.column, je.text);
+		return NULL;
+	}
+	return j;
+}
+
+char *app_json_dumps(const json_t *j, size_t flags)
+{
+	static const char tail[] = "\\u0000int\""; /* how jansson writes the tag */
+	char *s = json_dumps(j, flags);
+	if (!s || !strstr(s, tail))
+		return s;
+	/* "DIGITS\u0000int" -> DIGITS: a NUL is in no other string */
+	char *w = s;
+	for (const char *r = s; *r;) {
+		if (*r == '"') {
+			const char *d = r + 1, *e = d + (*d == '-');
+			while (*e >= '0' && *e <= '9')
+				e++;
+			if (e > d + (*d == '-') && !strncmp(e, tail, strlen(tail))) {
+				memmove(w, d, (size_t)(e - d));
+				w += e - d;
+				r = e + strlen(tail);
+				continue;
+			}
+			/* copy the whole string, escapes included */
+			*w++ = *r++;
+			while (*r && *r != '"') {
+				if (*r == '\\' && r[1])
+					*w++ = *r++;
+				*w++ = *r++;
+			}
+			if (*r)
+				*w++ = *r++;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+	return s;
+}
 
 static bool truthy(const json_t *v)
 {
@@ -262,14 +466,8 @@ json_t *app_invocation_with_defaults(const json_t *desc, const json_t *inv)
 		if (!cur || json_is_null(cur))
 			json_object_set(out, id, (json_t *)dv);
 	}
-	/* null means "no value": bosh would fail on it later (shlex.quote(None)) */
-	const char *k;
-	json_t *v;
-	void *tmp;
-	json_object_foreach_safe(out, tmp, k, v) {
-		if (json_is_null(v))
-			json_object_del(out, k);
-	}
+	/* A null left (no default) is kept: bosh's invocation schema refuses it
+	 * ("None is not of type 'string'"), and so does ferry's. */
 	return out;
 }
 
@@ -295,9 +493,24 @@ size_t app_validate_invocation(const json_t *desc, const json_t *inv, struct app
 	app_json_schema_validate(schema, inv, out);
 	if (out->n > before)
 		return out->n - before;
+	/* A descriptor's own invocation-schema may let a null through: it is
+	 * no value a command line can hold (bosh fails on it, shlex.quote(None)). */
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)inv, k, v) {
+		if (json_is_null(v))
+			app_problems_add(out, k, "None is not a value for '%s': give one, or leave the input out", k);
+	}
+	return out->n - before;
+}
 
+size_t app_invocation_soft_rules(const json_t *desc, const json_t *inv, struct app_problems *out)
+{
+	size_t before = out->n;
+	if (!json_is_object(inv))
+		return 0;
 	/* What bosh leaves to the tool (reference 1.4, 7): all-or-none groups,
-	 * value-requires and value-disables. */
+	 * value-requires and value-disables. One problem per violation. */
 	const json_t *groups = json_object_get(desc, "groups");
 	for (size_t g = 0; g < json_array_size(groups); g++) {
 		const json_t *grp = json_array_get(groups, g);

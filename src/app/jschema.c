@@ -9,13 +9,29 @@
 
 #include "app/internal.h"
 
+/* Compiled patterns of one validation: the same few patterns (the id
+ * pattern of every input, ...) are checked many times. Per validation, not
+ * process-wide, so that threads (the batch engine, the server) validate at
+ * the same time without sharing anything. */
+struct rx {
+	char *src;
+	regex_t re;
+	bool ok;
+};
+struct rx_cache {
+	struct rx v[32];
+	size_t n;
+};
+
 struct jsv {
 	const json_t *root;
 	struct app_problems *out; /* NULL: only count */
 	size_t nerr;
+	struct rx_cache *rx;
 };
 
 static void validate(struct jsv *v, const json_t *schema, const json_t *inst, struct dstr *path);
+static void js_repr(struct dstr *out, const json_t *v);
 
 static void report(struct jsv *v, const struct dstr *path, const char *fmt, const json_t *a,
 		   const char *tail)
@@ -25,12 +41,71 @@ static void report(struct jsv *v, const struct dstr *path, const char *fmt, cons
 		return;
 	struct dstr m = DSTR_INIT;
 	if (a)
-		py_repr(&m, a);
+		js_repr(&m, a);
 	dstr_append(&m, fmt);
 	if (tail)
 		dstr_append(&m, tail);
 	app_problems_add(v->out, path->buf ? path->buf : "", "%s", m.buf);
 	dstr_free(&m);
+}
+
+/* repr() of an instance in a message; an integer beyond 64 bits as its
+ * digits, as Python prints an int. */
+static void js_repr(struct dstr *out, const json_t *v)
+{
+	if (app_json_is_bigint(v))
+		dstr_append(out, json_string_value(v));
+	else
+		py_repr(out, v);
+}
+
+/* A number's value (an integer beyond 64 bits approximately); false for
+ * anything else, booleans included. */
+static bool js_number(const json_t *v, double *x)
+{
+	if (json_is_number(v)) {
+		*x = json_number_value(v);
+		return true;
+	}
+	if (app_json_is_bigint(v)) {
+		*x = strtod(json_string_value(v), NULL);
+		return true;
+	}
+	return false;
+}
+
+/* jsonschema's equal(): Python's == except that a boolean is never equal to
+ * a number (True == 1 in Python, not in JSON schema: bosh's generated
+ * schemas refuse `true` for a Number input with value-choices [1, 0]). */
+static bool js_equal(const json_t *a, const json_t *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (json_is_boolean(a) || json_is_boolean(b))
+		return json_is_boolean(a) && json_is_boolean(b) && json_is_true(a) == json_is_true(b);
+	if (app_json_is_bigint(a) || app_json_is_bigint(b))
+		return json_equal((json_t *)a, (json_t *)b); /* the same digits */
+	if (json_is_array(a) && json_is_array(b)) {
+		if (json_array_size(a) != json_array_size(b))
+			return false;
+		for (size_t i = 0; i < json_array_size(a); i++)
+			if (!js_equal(json_array_get(a, i), json_array_get(b, i)))
+				return false;
+		return true;
+	}
+	if (json_is_object(a) && json_is_object(b)) {
+		if (json_object_size(a) != json_object_size(b))
+			return false;
+		const char *k;
+		json_t *x;
+		json_object_foreach((json_t *)a, k, x) {
+			const json_t *y = json_object_get(b, k);
+			if (!y || !js_equal(x, y))
+				return false;
+		}
+		return true;
+	}
+	return py_equal(a, b);
 }
 
 static bool is_type(const json_t *inst, const char *t)
@@ -40,11 +115,11 @@ static bool is_type(const json_t *inst, const char *t)
 	if (!strcmp(t, "array"))
 		return json_is_array(inst);
 	if (!strcmp(t, "string"))
-		return json_is_string(inst);
-	if (!strcmp(t, "integer"))
-		return json_is_integer(inst); /* draft-04: 1.0 is not an integer */
+		return json_is_string(inst) && !app_json_is_bigint(inst);
+	if (!strcmp(t, "integer")) /* draft-04: 1.0 is not an integer */
+		return json_is_integer(inst) || app_json_is_bigint(inst);
 	if (!strcmp(t, "number"))
-		return json_is_number(inst);
+		return json_is_number(inst) || app_json_is_bigint(inst);
 	if (!strcmp(t, "boolean"))
 		return json_is_boolean(inst);
 	if (!strcmp(t, "null"))
@@ -52,38 +127,38 @@ static bool is_type(const json_t *inst, const char *t)
 	return true; /* "any" and unknown types accept everything */
 }
 
-/* Compiled patterns, cached: the same few patterns are checked many times. */
-struct rx {
-	char *src;
-	regex_t re;
-	bool ok;
-};
-static struct rx rx_cache[32];
-static size_t rx_n;
-
-static bool rx_search(const char *pattern, const char *s)
+static bool rx_search(struct rx_cache *c, const char *pattern, const char *s)
 {
 	struct rx *r = NULL;
-	for (size_t i = 0; i < rx_n; i++)
-		if (!strcmp(rx_cache[i].src, pattern))
-			r = &rx_cache[i];
-	regex_t tmp;
+	for (size_t i = 0; i < c->n && !r; i++)
+		if (!strcmp(c->v[i].src, pattern))
+			r = &c->v[i];
 	if (!r) {
-		if (rx_n < sizeof rx_cache / sizeof rx_cache[0]) {
-			r = &rx_cache[rx_n++];
-			r->src = xstrdup(pattern);
-			r->ok = regcomp(&r->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
-		} else {
+		if (c->n >= sizeof c->v / sizeof c->v[0]) {
+			regex_t tmp;
 			if (regcomp(&tmp, pattern, REG_EXTENDED | REG_NOSUB))
 				return true;
 			bool m = regexec(&tmp, s, 0, NULL, 0) == 0;
 			regfree(&tmp);
 			return m;
 		}
+		r = &c->v[c->n++];
+		r->src = xstrdup(pattern);
+		r->ok = regcomp(&r->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
 	}
 	if (!r->ok)
 		return true; /* a pattern POSIX cannot compile is not held against the instance */
 	return regexec(&r->re, s, 0, NULL, 0) == 0;
+}
+
+static void rx_cache_free(struct rx_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->v[i].ok)
+			regfree(&c->v[i].re);
+		free(c->v[i].src);
+	}
+	c->n = 0;
 }
 
 static size_t path_push_key(struct dstr *path, const char *key)
@@ -112,7 +187,7 @@ static void path_pop(struct dstr *path, size_t old)
 
 static size_t count_errors(struct jsv *v, const json_t *schema, const json_t *inst)
 {
-	struct jsv sub = { v->root, NULL, 0 };
+	struct jsv sub = { v->root, NULL, 0, v->rx };
 	struct dstr p = DSTR_INIT;
 	validate(&sub, schema, inst, &p);
 	dstr_free(&p);
@@ -195,7 +270,7 @@ static void v_object(struct jsv *v, const json_t *schema, const json_t *inst, st
 		const char *pat;
 		json_t *psch;
 		json_object_foreach((json_t *)pprops, pat, psch) {
-			if (rx_search(pat, k)) {
+			if (rx_search(v->rx, pat, k)) {
 				matched = true;
 				validate(v, psch, x, path);
 			}
@@ -280,7 +355,7 @@ static void v_array(struct jsv *v, const json_t *schema, const json_t *inst, str
 		bool dup = false;
 		for (size_t i = 0; i < n && !dup; i++)
 			for (size_t j = i + 1; j < n && !dup; j++)
-				dup = py_equal(json_array_get(inst, i), json_array_get(inst, j));
+				dup = js_equal(json_array_get(inst, i), json_array_get(inst, j));
 		if (dup)
 			report(v, path, " has non-unique elements", inst, NULL);
 	}
@@ -306,7 +381,7 @@ static void v_string(struct jsv *v, const json_t *schema, const json_t *inst, st
 	if (json_is_number(m) && (double)utf8_len(s) > json_number_value(m))
 		report(v, path, " is too long", inst, NULL);
 	const json_t *pat = json_object_get(schema, "pattern");
-	if (json_is_string(pat) && !rx_search(json_string_value(pat), s)) {
+	if (json_is_string(pat) && !rx_search(v->rx, json_string_value(pat), s)) {
 		struct dstr t = DSTR_INIT;
 		dstr_append(&t, " does not match ");
 		py_repr(&t, pat);
@@ -317,28 +392,27 @@ static void v_string(struct jsv *v, const json_t *schema, const json_t *inst, st
 
 static void v_number(struct jsv *v, const json_t *schema, const json_t *inst, struct dstr *path)
 {
-	double x = json_number_value(inst);
+	double x = 0, b;
+	js_number(inst, &x);
 	const json_t *m = json_object_get(schema, "minimum");
-	if (json_is_number(m)) {
+	if (js_number(m, &b)) {
 		bool excl = json_is_true(json_object_get(schema, "exclusiveMinimum"));
-		double b = json_number_value(m);
 		if (excl ? x <= b : x < b) {
 			struct dstr t = DSTR_INIT;
 			dstr_append(&t, excl ? " is less than or equal to the minimum of " : " is less than the minimum of ");
-			py_repr(&t, m);
+			js_repr(&t, m);
 			report(v, path, t.buf, inst, NULL);
 			dstr_free(&t);
 		}
 	}
 	m = json_object_get(schema, "maximum");
-	if (json_is_number(m)) {
+	if (js_number(m, &b)) {
 		bool excl = json_is_true(json_object_get(schema, "exclusiveMaximum"));
-		double b = json_number_value(m);
 		if (excl ? x >= b : x > b) {
 			struct dstr t = DSTR_INIT;
 			dstr_append(&t, excl ? " is greater than or equal to the maximum of "
 					     : " is greater than the maximum of ");
-			py_repr(&t, m);
+			js_repr(&t, m);
 			report(v, path, t.buf, inst, NULL);
 			dstr_free(&t);
 		}
@@ -374,7 +448,7 @@ static void validate(struct jsv *v, const json_t *schema, const json_t *inst, st
 	if (json_is_array(e)) {
 		bool found = false;
 		for (size_t i = 0; i < json_array_size(e) && !found; i++)
-			found = py_equal(json_array_get(e, i), inst);
+			found = js_equal(json_array_get(e, i), inst);
 		if (!found) {
 			struct dstr tail = DSTR_INIT;
 			dstr_append(&tail, " is not one of ");
@@ -387,10 +461,10 @@ static void validate(struct jsv *v, const json_t *schema, const json_t *inst, st
 		v_object(v, schema, inst, path);
 	else if (json_is_array(inst))
 		v_array(v, schema, inst, path);
+	else if (json_is_number(inst) || app_json_is_bigint(inst))
+		v_number(v, schema, inst, path);
 	else if (json_is_string(inst))
 		v_string(v, schema, inst, path);
-	else if (json_is_number(inst))
-		v_number(v, schema, inst, path);
 
 	const json_t *all = json_object_get(schema, "allOf");
 	for (size_t i = 0; i < json_array_size(all); i++)
@@ -418,7 +492,7 @@ static void validate(struct jsv *v, const json_t *schema, const json_t *inst, st
 		struct dstr m = DSTR_INIT;
 		py_repr(&m, not);
 		dstr_append(&m, " is not allowed for ");
-		py_repr(&m, inst);
+		js_repr(&m, inst);
 		report(v, path, m.buf, NULL, NULL);
 		dstr_free(&m);
 	}
@@ -426,10 +500,12 @@ static void validate(struct jsv *v, const json_t *schema, const json_t *inst, st
 
 size_t app_json_schema_validate(const json_t *schema, const json_t *instance, struct app_problems *out)
 {
-	struct jsv v = { schema, out, 0 };
+	struct rx_cache rx = { .n = 0 };
+	struct jsv v = { schema, out, 0, &rx };
 	struct dstr path = DSTR_INIT;
 	dstr_append(&path, "");
 	validate(&v, schema, instance, &path);
 	dstr_free(&path);
+	rx_cache_free(&rx);
 	return v.nerr;
 }

@@ -250,7 +250,7 @@ int record_write(const struct app_plan *plan, struct app_result *res, struct fer
 	_cleanup_free_ char *name = dashed_name(desc);
 	_cleanup_free_ char *fname = xasprintf("%s_%s.json", name, stamp);
 	char *path = path_join(dir, fname);
-	char *text = json_dumps(rec, JSON_INDENT(4) | JSON_ENSURE_ASCII);
+	char *text = app_json_dumps(rec, JSON_INDENT(4) | JSON_ENSURE_ASCII); /* big integers as numbers */
 	int r = text ? fs_write_atomic(path, text, strlen(text), 0644, err)
 		     : ferr_set(err, 0, "encode record");
 	free(text);

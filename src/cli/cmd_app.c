@@ -37,6 +37,9 @@ static const char app_usage[] =
 	"      --json             machine-readable output (validate, invocation, simulate, launch)\n"
 	"      --print-schema     invocation: print the invocation schema used\n"
 	"      --write-config-files  simulate: write the file-template config files, as bosh does\n"
+	"      --strict           invocation/simulate/launch/test: refuse invocations that break\n"
+	"                         all-or-none groups, value-requires or value-disables (bosh runs\n"
+	"                         them; by default ferry warns, once per violation, and goes on)\n"
 	"  -v, --volume H:C[:ro]  launch: bind H at C (repeatable)\n"
 	"      --no-container     launch/test: run the command on this host\n"
 	"      --no-pull          launch: use the stored image only\n"
@@ -72,7 +75,7 @@ static json_t *problems_json(const struct app_problems *p)
 
 static void print_json(const json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(4) | JSON_ENSURE_ASCII);
+	char *s = app_json_dumps(j, JSON_INDENT(4) | JSON_ENSURE_ASCII); /* big integers as numbers */
 	if (s)
 		puts(s);
 	free(s);
@@ -80,7 +83,7 @@ static void print_json(const json_t *j)
 
 struct opts {
 	const char *inv;
-	bool complete, json, print_schema, no_container, no_pull, skip_data, quiet, insecure, write_config;
+	bool complete, json, print_schema, no_container, no_pull, skip_data, quiet, insecure, write_config, strict;
 	unsigned seed;
 	bool seeded;
 	const char *provenance;
@@ -106,6 +109,7 @@ static int parse(const char *sub, int argc, char **argv, struct opts *o)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "write-config-files", no_argument, NULL, 'W' },
+		{ "strict", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -176,6 +180,9 @@ static int parse(const char *sub, int argc, char **argv, struct opts *o)
 		case 'W':
 			o->write_config = true;
 			break;
+		case 'T':
+			o->strict = true;
+			break;
 		case 'h':
 			fputs(app_usage, stdout);
 			return -1000;
@@ -219,6 +226,27 @@ static json_t *load_valid_desc(const char *path, int *rc, int fail_rc)
 		return NULL;
 	}
 	return d;
+}
+
+/* The rules bosh never enforces (all-or-none, value-requires,
+ * value-disables): one warning per violation, or with --strict a refusal.
+ * Returns the number of violations that refuse (0 unless strict); adds
+ * them to *refuse, or the warnings to *warn when given (--json). */
+static size_t soft_rules(const struct opts *o, const json_t *d, const json_t *full, const char *what,
+			 struct app_problems *refuse, json_t *warn)
+{
+	struct app_problems p = { 0 };
+	size_t n = app_invocation_soft_rules(d, full, &p);
+	for (size_t i = 0; i < p.n; i++) {
+		if (o->strict)
+			app_problems_add(refuse, p.v[i].path, "%s", p.v[i].msg);
+		else if (warn)
+			json_array_append_new(warn, json_pack("{s:s,s:s}", "path", p.v[i].path, "message", p.v[i].msg));
+		else
+			log_warn("%s: %s (bosh runs it; --strict refuses)", what, p.v[i].msg);
+	}
+	app_problems_free(&p);
+	return o->strict ? n : 0;
 }
 
 static int sub_validate(struct opts *o)
@@ -275,8 +303,12 @@ static int sub_invocation(struct opts *o)
 	_cleanup_json_ json_t *full = app_invocation_with_defaults(d, inv);
 	struct app_problems p = { 0 };
 	size_t n = app_validate_invocation(d, full, &p);
+	json_t *warn = o->json ? json_array() : NULL;
+	if (!n)
+		n = soft_rules(o, d, full, o->inv, &p, warn);
 	if (o->json) {
-		_cleanup_json_ json_t *j = json_pack("{s:b,s:o}", "valid", n == 0, "problems", problems_json(&p));
+		_cleanup_json_ json_t *j = json_pack("{s:b,s:o,s:o}", "valid", n == 0, "problems", problems_json(&p),
+						     "warnings", warn);
 		print_json(j);
 	} else if (n)
 		print_problems(o->inv, &p);
@@ -327,7 +359,7 @@ static int sub_simulate(struct opts *o)
 		return cli_fail(&err, EXIT_ERR);
 	_cleanup_json_ json_t *full = app_invocation_with_defaults(d, inv);
 	struct app_problems p = { 0 };
-	if (app_validate_invocation(d, full, &p)) {
+	if (app_validate_invocation(d, full, &p) || soft_rules(o, d, full, o->inv ? o->inv : "example", &p, NULL)) {
 		print_problems(o->inv ? o->inv : "example", &p);
 		fprintf(stderr, "ferry: %s: invalid invocation\n", o->inv ? o->inv : "example");
 		app_problems_free(&p);
@@ -389,6 +421,18 @@ static int do_launch(const json_t *d, const char *desc_arg, const json_t *inv, s
 	struct app_launch_opts lo = {
 		desc_arg, o->binds, o->nbinds, o->no_container, o->no_pull, o->insecure, o->skip_data, prov, o->quiet,
 	};
+	{
+		_cleanup_json_ json_t *full = app_invocation_with_defaults(d, inv);
+		struct app_problems p = { 0 };
+		if (soft_rules(o, d, full, o->nargs == 2 ? o->args[1] : desc_arg, &p, NULL)) {
+			ferr_setc(&err, FERR_INVALID, 0, "invalid invocation (--strict): %s%s%s", p.v[0].path,
+				  *p.v[0].path ? ": " : "", p.v[0].msg);
+			ferr_hint(&err, "'ferry app invocation --strict' lists every problem");
+			app_problems_free(&p);
+			return cli_fail(&err, EXIT_PRESTART);
+		}
+		app_problems_free(&p);
+	}
 	struct app_plan plan;
 	if (app_launch_plan(d, inv, &lo, &plan, &err) < 0)
 		return cli_fail(&err, EXIT_PRESTART);
