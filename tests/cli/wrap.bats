@@ -171,8 +171,9 @@ manifest_requests() { # REPO
 	run bash -c "printf 'abc\n' | '$D/fsl/6.0.3/bin/fslmaths' | cat"
 	[ "$output" = ABC ]
 	for code in 0 1 3 42 125 126 127; do
-		run "$D/fsl/6.0.3/bin/fslexit" "$code"
-		[ "$status" -eq "$code" ]
+		rc=0
+		"$D/fsl/6.0.3/bin/fslexit" "$code" || rc=$?
+		[ "$rc" -eq "$code" ]
 	done
 }
 
