@@ -49,9 +49,12 @@ wrap_make_fixtures() { # DIR
 	# a link to a tool, and a link named like a host command (left out)
 	ln -s fslmaths "$l/opt/fsl/bin/fslmaths-link"
 	ln -s /bin/busybox "$l/opt/fsl/bin/ls"
-	printf '# FSL\nThe FMRIB Software Library (test image).\n' >"$l/README.md"
+	# a README that closes a plain Lua long string, and a value with quotes,
+	# backslashes, $ and brackets: the module must carry them unchanged
+	printf '# FSL\nThe FMRIB Software Library (test image). ]] ]=] [[ $HOME "q" \\ {x}\n' >"$l/README.md"
 	wrap_make_image "$d/fsl" "$l" --config.env DEPLOY_PATH=/opt/fsl/bin --config.env DEPLOY_BINS=fslversion \
 		--config.env DEPLOY_ENV_FSLDIR=BASEPATH/opt/fsl --config.env DEPLOY_ENV_FSLOUTPUTTYPE=NIFTI_GZ \
+		--config.env 'DEPLOY_ENV_WEIRD=a"b\c$d]]e[x]{y}' \
 		--config.label org.opencontainers.image.title=fsl --config.label org.opencontainers.image.version=6.0.3
 
 	l=$d/freesurfer.files

@@ -273,10 +273,12 @@ manifest_requests() { # REPO
 	m=$D/modules/fsl/6.0.3.lua
 	grep -q 'The FMRIB Software Library' "$m"
 	grep -q 'whatis("Digest: sha256:' "$m"
-	run lmod_script "module use '$D/modules'; module load fsl/6.0.3; echo \"FSLDIR=\$FSLDIR\"; ls \"\$FSLDIR/bin/bet\"; echo \"T=\$FSLOUTPUTTYPE\"; module whatis fsl/6.0.3 2>&1; module help fsl/6.0.3 2>&1"
+	run lmod_script "module use '$D/modules'; module load fsl/6.0.3; echo \"FSLDIR=\$FSLDIR\"; ls \"\$FSLDIR/bin/bet\"; echo \"T=\$FSLOUTPUTTYPE\"; printf 'W=%s\\n' \"\$WEIRD\"; module whatis fsl/6.0.3 2>&1; module help fsl/6.0.3 2>&1"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"FSLDIR=$FERRY_HOME/images/"*"/rootfs/opt/fsl"* ]]
 	[[ "$output" == *"T=NIFTI_GZ"* ]]
+	[[ "$output" == *'W=a"b\c$d]]e[x]{y}'* ]]
+	[[ "$output" == *']] ]=] [[ $HOME "q" \ {x}'* ]]
 	[[ "$output" == *"Version: 6.0.3"* ]]
 	[[ "$output" == *"FMRIB Software Library"* ]]
 }
@@ -321,11 +323,12 @@ echo brain | fslmaths | mri_convert"
 	[ "$status" -eq 0 ]
 	[ "$(head -1 "$D/modules/fsl/6.0.3")" = '#%Module1.0' ]
 	[ ! -e "$D/modules/fsl/6.0.3.lua" ]
-	run lmod_script "module use '$D/modules'; module load fsl/6.0.3; bet tcl; echo \"FSLDIR=\$FSLDIR\"; module unload fsl; command -v bet || echo gone"
+	run lmod_script "module use '$D/modules'; module load fsl/6.0.3; bet tcl; echo \"FSLDIR=\$FSLDIR\"; printf 'W=%s\\n' \"\$WEIRD\"; module unload fsl; command -v bet || echo gone"
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "[tcl]" ]
 	[[ "${lines[1]}" == "FSLDIR=$FERRY_HOME/images/"*"/rootfs/opt/fsl" ]]
-	[ "${lines[2]}" = gone ]
+	[ "${lines[2]}" = 'W=a"b\c$d]]e[x]{y}' ]
+	[ "${lines[3]}" = gone ]
 }
 
 @test "wrap: re-wrapping an unchanged image writes nothing" {
