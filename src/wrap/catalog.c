@@ -257,10 +257,11 @@ static void index_one(void *arg, const char *tool, const char *version, json_t *
 	json_t *cats = json_object_get(j, "categories");
 	json_t *exec = json_object_get(j, "exec");
 	json_array_append_new((json_t *)arg,
-		json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:O, s:O, s:b, s:s}", "tool", tool, "version",
+		json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:b, s:s}", "tool", tool, "version",
 			  version, "module", "", "image", json_get_str(j, "image"), "digest", json_get_str(j, "digest"),
 			  "builddate", json_get_str(j, "builddate"), "commands", cmds, "categories",
-			  cats ? cats : json_array(), "exec", exec ? exec : json_array(), "catalog",
+			  json_is_array(cats) ? json_incref(cats) : json_array(), "exec",
+			  json_is_array(exec) ? json_incref(exec) : json_array(), "catalog",
 			  json_is_true(json_object_get(j, "catalog")), "rule", json_get_str(j, "rule") ? json_get_str(j, "rule") : ""));
 	json_t *last = json_array_get((json_t *)arg, json_array_size((json_t *)arg) - 1);
 	_cleanup_free_ char *mod = xasprintf("%s/%s", tool, version);

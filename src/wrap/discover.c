@@ -281,9 +281,11 @@ int wrap_discover(const char *rootfs, const struct image_config *cfg, const stru
 	} else {
 		cmds_free(&bq);
 	}
-	/* catalog "exec" commands: always there */
+	/* catalog "exec" commands: always shimmed; alone, they are the rule */
+	if (!c->n && o->execs && o->execs[0])
+		*rule = WRAP_RULE_EXEC;
 	for (size_t i = 0; o->execs && o->execs[i]; i++)
-		if (o->execs[i][0] && c->n)
+		if (o->execs[i][0])
 			add_bins(o->execs[i], c, notes);
 	if (c->n)
 		return 0;

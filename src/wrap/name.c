@@ -12,6 +12,7 @@ const char *wrap_rule_name(enum wrap_rule r)
 	case WRAP_RULE_DEPLOY: return "DEPLOY_PATH/DEPLOY_BINS";
 	case WRAP_RULE_OPTIONS: return "--bins/--path";
 	case WRAP_RULE_BOUTIQUES: return "/boutique/*.json";
+	case WRAP_RULE_EXEC: return "the catalog's exec";
 	}
 	return "?";
 }

@@ -41,8 +41,9 @@ int wrap_lock(const char *prefix, struct ferr *err)
 {
 	_cleanup_free_ char *dir = path_join(prefix, ".ferry");
 	if (fs_mkdir_p(dir, 0755, err) < 0) {
+		int e = err->errnum;
 		ferr_clear(err);
-		return ferr_setc(err, FERR_PERM, errno, "prefix %s: cannot write there", prefix);
+		return ferr_setc(err, FERR_PERM, e, "prefix %s: cannot write there", prefix);
 	}
 	if (access(prefix, W_OK) < 0)
 		return ferr_setc(err, FERR_PERM, errno, "prefix %s: cannot write there", prefix);

@@ -30,7 +30,7 @@
 enum wrap_module_format { WRAP_MODULE_LUA = 0, WRAP_MODULE_TCL };
 
 /* Which discovery rule found the commands (doc/wrap.md, "Commands"). */
-enum wrap_rule { WRAP_RULE_DEPLOY = 1, WRAP_RULE_OPTIONS, WRAP_RULE_BOUTIQUES };
+enum wrap_rule { WRAP_RULE_DEPLOY = 1, WRAP_RULE_OPTIONS, WRAP_RULE_BOUTIQUES, WRAP_RULE_EXEC /* catalog exec alone */ };
 const char *wrap_rule_name(enum wrap_rule r);
 
 struct wrap_opts {

@@ -497,3 +497,12 @@ JSON
 	[[ "$output" == *"ferry deploy is not available yet"* ]]
 	[ ! -e "$D" ]
 }
+
+@test "catalog sync: an app's exec names its command when the image declares none" {
+	printf '{"plain": {"apps": {"plain 1.0": {"version": "20240101", "exec": "plaintool"}}}}' >exec.json
+	run "$FERRY" catalog sync exec.json --prefix "$D" --image-template "$REGISTRY/{tool}_{version}:{builddate}"
+	[ "$status" -eq 0 ]
+	run "$D/plain/1.0/bin/plaintool" hi
+	[ "$output" = "plain hi" ]
+	[ "$(jq -r .rule "$D/plain/1.0/wrap.json")" = "the catalog's exec" ]
+}
