@@ -321,7 +321,7 @@ static int pick_name(const struct wrap_opts *o, const struct image_info *info, c
 
 static bool reserved(const char *tool)
 {
-	return !strcmp(tool, "modules") || !strcmp(tool, "modules-by-category") || !strcmp(tool, "catalog.json");
+	return !tool || !strcmp(tool, "modules") || !strcmp(tool, "modules-by-category") || !strcmp(tool, "catalog.json");
 }
 
 static int get_image(struct store *st, const struct wrap_opts *o, struct image_info **info, struct ferr *err)
