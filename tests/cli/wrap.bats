@@ -506,3 +506,51 @@ JSON
 	[ "$output" = "plain hi" ]
 	[ "$(jq -r .rule "$D/plain/1.0/wrap.json")" = "the catalog's exec" ]
 }
+
+@test "wrap: hostile image: links out of the root are resolved inside it, odd names left out" {
+	mkdir -p "$BATS_TEST_TMPDIR/host/bin"
+	wrap_tool "$BATS_TEST_TMPDIR/host/bin/hosttool" 'echo host'
+	l=$BATS_TEST_TMPDIR/hostile.files
+	mkdir -p "$l/opt/h/bin" "$l/boutique"
+	wrap_tool "$l/opt/h/bin/good" 'echo good'
+	wrap_tool "$l/opt/h/bin/bad"$'\n'"name" 'echo bad'
+	# a DEPLOY_PATH directory and a tool that are links climbing out of the root
+	ln -s "../../../../../../../../..$BATS_TEST_TMPDIR/host/bin" "$l/opt/escape"
+	ln -s "/../../..$BATS_TEST_TMPDIR/host/bin/hosttool" "$l/opt/h/bin/escaped"
+	# a descriptor that is a link to a host file
+	printf '{"command-line": "hosttool", "description": "host"}' >"$BATS_TEST_TMPDIR/host/d.json"
+	ln -s "/../..$BATS_TEST_TMPDIR/host/d.json" "$l/boutique/d.json"
+	wrap_make_image "$BATS_TEST_TMPDIR/hostile" "$l" --config.env DEPLOY_PATH=/opt/h/bin:/opt/escape:relative/dir
+	run "$FERRY" wrap "oci:$BATS_TEST_TMPDIR/hostile:latest" --prefix "$D" --name hostile/1
+	[ "$status" -eq 0 ]
+	run ls "$D/hostile/1/bin"
+	[ "$output" = good ]
+	run "$FERRY" wrap "oci:$BATS_TEST_TMPDIR/hostile:latest" --prefix "$D" --name hostile/1
+	[[ "$output" == *"not a valid command file name"* ]]
+	[[ "$output" == *"directory /opt/escape is not in the image"* ]]
+}
+
+@test "wrap: two wraps into one DIR at once: both land, catalog.json lists both" {
+	"$FERRY" wrap "$FSL" --prefix "$D" >/dev/null 2>&1 &
+	p1=$!
+	"$FERRY" wrap "$FS" --prefix "$D" >/dev/null 2>&1 &
+	p2=$!
+	wait "$p1"
+	wait "$p2"
+	[ -x "$D/fsl/6.0.3/bin/bet" ] && [ -x "$D/freesurfer/7.4.1/bin/recon-all" ]
+	[ "$(jq -r '.apps | map(.module) | join(" ")' "$D/catalog.json")" = "freesurfer/7.4.1 fsl/6.0.3" ]
+	[ -z "$(ls -A "$D/.ferry/tmp")" ]
+}
+
+@test "catalog list: a DIR with nothing wrapped says so in one line, with the fix" {
+	mkdir -p "$D"
+	run "$FERRY" catalog list --prefix "$D"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"nothing wrapped there"*"ferry wrap IMAGE --prefix"* ]]
+	FERRY_WRAP_PREFIX=$D run "$FERRY" catalog list
+	[ "$status" -eq 1 ]
+	run "$FERRY" catalog list
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"missing --prefix"* ]]
+}
