@@ -327,6 +327,7 @@ int catalog_sync(const struct catalog_sync_opts *o, struct catalog_sync_stats *s
 				.image = a->image, .prefix = o->prefix, .format = o->format, .offline = o->offline,
 				.pull = o->pull, .categories = a->categories, .execs = a->execs,
 				.builddate = a->builddate, .tool = a->tool, .version = a->version, .from_catalog = true,
+				.defer_index = true,
 			};
 			rc = wrap_image_locked(&w, &res, &e);
 		}

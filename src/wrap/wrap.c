@@ -447,7 +447,7 @@ int wrap_image_locked(const struct wrap_opts *o, struct wrap_result *res, struct
 	}
 	if (rc == 0)
 		remove_stale_categories(o->prefix, tool, version, o->categories, o->format);
-	if (rc == 0 && changed)
+	if (rc == 0 && changed && !o->defer_index)
 		rc = catalog_write_index(o->prefix, err);
 	if (rc == 0) {
 		res->tool = steal_ptr(&tool);

@@ -49,6 +49,7 @@ struct wrap_opts {
 	const char *tool;    /* tool and version when the catalog decides them */
 	const char *version;
 	bool from_catalog;   /* recorded: --prune removes only these */
+	bool defer_index;    /* the caller rewrites DIR/catalog.json (once, after many apps) */
 };
 
 struct wrap_result {
