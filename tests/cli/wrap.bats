@@ -554,3 +554,21 @@ JSON
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"missing --prefix"* ]]
 }
+
+@test "shim: a second user runs a site's wraps from the site's store (FERRY_STORE_PATH), pulling nothing" {
+	is_root || skip "needs root to set up a second user"
+	source "$FERRY_SRC/tests/lib/user.bash"
+	FERRY_TEST_USER=ferrytest2 ensure_test_user
+	site=$BATS_TEST_TMPDIR/site
+	FERRY_HOME=$site/store "$FERRY" -q wrap "$FSL" --prefix "$site/apps" >/dev/null
+	chmod -R a+rX "$site"
+	FERRY_TEST_USER=ferrytest2 grant_access "$site" 2>/dev/null
+	mkdir -p "$BATS_TEST_TMPDIR/u2" && chmod 0777 "$BATS_TEST_TMPDIR/u2"
+	cd "$BATS_TEST_TMPDIR/u2"
+	run setpriv --reuid=ferrytest2 --regid=ferrytest2 --init-groups env -i HOME="$BATS_TEST_TMPDIR/u2" \
+		PATH=/usr/bin:/bin FERRY_HOME="$BATS_TEST_TMPDIR/u2/store" FERRY_STORE_PATH="$site/store" \
+		"$site/apps/fsl/6.0.3/bin/fslversion"
+	[ "$status" -eq 0 ]
+	[ "$output" = "fsl 6.0.3" ]
+	[ -z "$(ls -A "$BATS_TEST_TMPDIR/u2/store/images" 2>/dev/null)" ]
+}
