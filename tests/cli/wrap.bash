@@ -11,6 +11,7 @@
 #     freesurfer  /boutique/recon.json (command-line /opt/fs/bin/recon-all ...),
 #                 labels freesurfer 7.4.1
 #     plain       tools in /opt/plain/bin on PATH, nothing declared
+# shellcheck disable=SC2016 # the tools' scripts expand their own variables
 
 wrap_make_image() { # OUT LAYERDIR [config options...]
 	local out=$1 layer=$2
