@@ -284,9 +284,13 @@ int wrap_discover(const char *rootfs, const struct image_config *cfg, const stru
 	/* catalog "exec" commands: always shimmed; alone, they are the rule */
 	if (!c->n && o->execs && o->execs[0])
 		*rule = WRAP_RULE_EXEC;
-	for (size_t i = 0; o->execs && o->execs[i]; i++)
-		if (o->execs[i][0])
-			add_bins(o->execs[i], c, notes);
+	for (size_t i = 0; o->execs && o->execs[i]; i++) {
+		/* an exec may hold arguments ("fsleyes --scene ortho"): the command is its first word */
+		const char *e = o->execs[i] + strspn(o->execs[i], " \t");
+		_cleanup_free_ char *word = xstrndup(e, strcspn(e, " \t"));
+		if (word[0])
+			add_bins(word, c, notes);
+	}
 	if (c->n)
 		return 0;
 	/* Rule 4: refuse, with what the image's PATH holds. */

@@ -499,12 +499,14 @@ JSON
 }
 
 @test "catalog sync: an app's exec names its command when the image declares none" {
-	printf '{"plain": {"apps": {"plain 1.0": {"version": "20240101", "exec": "plaintool"}}}}' >exec.json
+	printf '{"plain": {"apps": {"plain 1.0": {"version": "20240101", "exec": "plaintool ortho"}}}}' >exec.json
 	run "$FERRY" catalog sync exec.json --prefix "$D" --image-template "$REGISTRY/{tool}_{version}:{builddate}"
 	[ "$status" -eq 0 ]
 	run "$D/plain/1.0/bin/plaintool" hi
 	[ "$output" = "plain hi" ]
 	[ "$(jq -r .rule "$D/plain/1.0/wrap.json")" = "the catalog's exec" ]
+	run ls "$D/plain/1.0/bin"
+	[ "$output" = plaintool ]   # the first word only
 }
 
 @test "wrap: hostile image: links out of the root are resolved inside it, odd names left out" {
