@@ -27,6 +27,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_pull, &cmd_images, &cmd_inspect, &cmd_rm, &cmd_prune, &cmd_login, &cmd_logout,
 	&cmd_run, &cmd_exec, &cmd_shell, &cmd_check,
 	&cmd_app,
+	&cmd_wrap, &cmd_catalog,
 	&cmd_help, &cmd_version,
 };
 
@@ -210,5 +211,10 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* Called by any name but ferry*: a shim of ferry wrap (doc/wrap.md). */
+	const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	base = base ? base + 1 : argc > 0 ? argv[0] : "ferry";
+	if (strncmp(base, "ferry", 5))
+		return check_stdout(cli_shim_main(argc, argv));
 	return check_stdout(run(argc, argv));
 }
