@@ -266,6 +266,11 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 	*freed = 0;
 	if (!st->writable)
 		return ferr_setc(err, FERR_PERM, 0, "prune: store %s is not writable", st->home);
+	/* Our own pulls through st are over (calls on one store are not
+	 * concurrent): drop their shared hold, or we would wait for ourselves. */
+	if (st->gc_fd >= 0)
+		store_lock_release(st->gc_fd);
+	st->gc_fd = -1;
 	int gc = store_lock_take(st->home, "gc", LOCK_EX, "pull to finish before pruning", err);
 	if (gc == -1)
 		return ferr_wrap(err, "prune");

@@ -43,6 +43,23 @@ setup() {
 
 teardown() {
 	if [ -f "$BATS_TEST_TMPDIR/proxy.pid" ]; then kill "$(cat "$BATS_TEST_TMPDIR/proxy.pid")" 2>/dev/null || true; fi
+	undo_readonly
+}
+
+# Make a directory of the store refuse writes: a read-only bind mount as
+# root (whom modes do not stop), mode 0500 otherwise. undo_readonly reverts.
+make_readonly() {
+	RO_DIR=$1
+	if is_root; then
+		mount --bind "$RO_DIR" "$RO_DIR" && mount -o remount,ro,bind "$RO_DIR" "$RO_DIR"
+	else
+		chmod 0500 "$RO_DIR"
+	fi
+}
+undo_readonly() {
+	[ -n "${RO_DIR:-}" ] || return 0
+	if is_root; then umount "$RO_DIR" 2>/dev/null || true; else chmod 0755 "$RO_DIR"; fi
+	RO_DIR=
 }
 
 busybox_sha() { sha256sum "$FERRY_TEST_IMAGES/../test-images/busybox" >/dev/null 2>&1; sha256sum /bin/busybox | cut -c1-64; }
@@ -339,6 +356,42 @@ PY
 	[ -z "$(ls -A "$FERRY_HOME/images")" ]
 	run "$FERRY" images --json
 	[ "$output" = "[]" ]
+}
+
+@test "rm: a reference that cannot be removed is an error, never 'removed'" {
+	"$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/busybox" >/dev/null
+	refdir=$(dirname "$(find "$FERRY_HOME/refs" -type f | head -1)")
+	make_readonly "$refdir"
+	run "$FERRY" rm "oci:$FERRY_TEST_IMAGES/busybox"
+	undo_readonly
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"rm oci:$FERRY_TEST_IMAGES/busybox: remove $refdir/latest"* ]] || die "$output"
+	[[ "$output" != *removed* ]]
+	[ "$("$FERRY" images --json | jq length)" -eq 1 ]
+}
+
+@test "prune: an image it cannot remove is reported, and prune fails" {
+	"$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/busybox" >/dev/null
+	rm -rf "$FERRY_HOME/refs/oci" # the image is now unnamed: prune's to remove
+	make_readonly "$FERRY_HOME/images"
+	run "$FERRY" prune
+	undo_readonly
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"prune: remove $FERRY_HOME/images/"* ]] || die "$output"
+	run "$FERRY" prune
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A "$FERRY_HOME/images")" ]
+}
+
+@test "images: a store that cannot be listed fails with the reason, not an empty list" {
+	mkdir -p "$BATS_TEST_TMPDIR/ro"
+	touch "$BATS_TEST_TMPDIR/ro/images"
+	FERRY_STORE_PATH=$BATS_TEST_TMPDIR/ro run "$FERRY" images --json
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"list $BATS_TEST_TMPDIR/ro/images: Not a directory"* ]] || die "$output"
 }
 
 @test "pull: bad references are usage errors in one line" {
