@@ -197,7 +197,7 @@ static void ep_init(struct endpoint *ep, const char *url_or_host, bool insecure,
 
 int registry_open(struct registry **out, const struct image_ref *ref, const struct pull_opts *o, struct ferr *err)
 {
-	if (netlibs_load(err) < 0)
+	if (netlibs_load_curl(err) < 0)
 		return ferr_wrap(err, "registry %s", ref->registry);
 	struct registry *r = xcalloc(1, sizeof *r);
 	r->name = xstrdup(ref->registry);

@@ -89,6 +89,24 @@ store_names() { "$FERRY" images --json | jq -r '.[].name' | sort; }
 	[ "$(store_names)" = "$REGISTRY/busybox:latest" ]
 }
 
+@test "pull: system trust anchors are read from the hashed directory (SSL_CERT_DIR), lazily" {
+	# a hashed certificate directory holding only the test CA, as
+	# /etc/ssl/certs holds the system's: ferry verifies with it, no certs.d
+	d=$BATS_TEST_TMPDIR/certs
+	mkdir -p "$d"
+	cp "$REGISTRY_CA" "$d/test-ca.pem"
+	ln -s test-ca.pem "$d/$(openssl x509 -hash -noout -in "$REGISTRY_CA").0"
+	SSL_CERT_DIR=$d run "$FERRY" pull "$REGISTRY/busybox"
+	[ "$status" -eq 0 ] || die "$output"
+	[[ "$output" =~ ^sha256: ]]
+	# and without the link, the same CA file is not found: a directory, not a bundle
+	rm "$d"/*.0
+	rm -rf "$FERRY_HOME"
+	SSL_CERT_DIR=$d run "$FERRY" pull "$REGISTRY/busybox"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"certs.d"* ]]
+}
+
 @test "pull: --insecure accepts an unverified certificate for that pull only" {
 	run "$FERRY" pull --insecure "$REGISTRY/busybox:latest"
 	[ "$status" -eq 0 ]
