@@ -85,5 +85,8 @@ struct store_tree {
 int store_tree_build(const char *root, const struct store_tree *t, struct ferr *err);
 
 /* ---- usage.c ---- */
+/* Record what the tree in DIR (images/<hex> or its staging copy) uses, in
+ * DIR/usage, for listing without a walk. */
+int store_usage_record(const char *dir, struct ferr *err);
 /* The images of one root, one row per name (or "<none>"), appended to *out. */
 int store_list_root(const char *root, bool ro, struct store_image **out, size_t *n, struct ferr *err);

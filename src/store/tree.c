@@ -51,7 +51,8 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 		_cleanup_free_ char *ip = path_join(tmpl, "info.json");
 		_cleanup_json_ json_t *info = json_pack("{s:s, s:I}", "name", t->name, "pulled", (json_int_t)time(NULL));
 		if (fs_write_atomic(mp, t->mbody, t->mlen, 0644, err) < 0 ||
-			fs_write_atomic(cp, t->cbody, t->clen, 0644, err) < 0 || json_write_atomic(ip, info, 0, err) < 0)
+			fs_write_atomic(cp, t->cbody, t->clen, 0644, err) < 0 || json_write_atomic(ip, info, 0, err) < 0 ||
+			store_usage_record(tmpl, err) < 0)
 			rc = -1;
 	}
 	if (rc == 0) {

@@ -459,6 +459,17 @@ PY
 	chmod -R u+w "$shared"
 }
 
+@test "images: sizes come from the record written at unpack; a tree without one is walked, same result" {
+	"$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/busybox" >/dev/null
+	"$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/layered" >/dev/null
+	for d in "$FERRY_HOME"/images/*; do [ -s "$d/usage" ] || die "no usage record in $d"; done
+	recorded=$("$FERRY" images --json | jq -c 'sort_by(.name) | map([.name, .size, .shared])')
+	[ "$(echo "$recorded" | jq '[.[][2]] | min')" -gt 0 ] # layered is busybox plus a layer: they share
+	rm "$FERRY_HOME"/images/*/usage
+	walked=$("$FERRY" images --json | jq -c 'sort_by(.name) | map([.name, .size, .shared])')
+	[ "$recorded" = "$walked" ] || die "recorded $recorded, walked $walked"
+}
+
 @test "images and inspect: human output names the image, its size and layers" {
 	"$FERRY" pull "oci:$FERRY_TEST_IMAGES/layered" >/dev/null
 	run "$FERRY" images
