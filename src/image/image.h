@@ -114,6 +114,7 @@ struct pull_opts {
 	bool quiet;           /* no progress output */
 	const struct pull_events *events; /* progress and notes, or NULL */
 	uint64_t max_image_size; /* cap on the files' apparent size; 0: FERRY_MAX_IMAGE_SIZE, else 64 GiB */
+	bool keep_layers;        /* keep layer blobs once the tree is in place (also FERRY_KEEP_LAYERS=1) */
 };
 
 struct image_source;

@@ -183,7 +183,9 @@ int store_rm(struct store *st, const char *refstr, struct ferr *err)
 	return refd < 0 ? ferr_wrap(err, "rm %s", refstr) : 0;
 }
 
-static void collect_digests(const char *dir, char ***keep)
+/* The blobs an image keeps: its config, and its layers when layers are
+ * kept (store_keep_layers); its manifest is named by its directory. */
+static void collect_digests(const char *dir, char ***keep, bool layers)
 {
 	_cleanup_free_ char *mp = path_join(dir, "manifest.json");
 	_cleanup_free_ char *mb = NULL;
@@ -193,7 +195,7 @@ static void collect_digests(const char *dir, char ***keep)
 	if (fs_read_file(mp, &mb, &ml, &e) < 0 || image_manifest_parse(mb, ml, NULL, &m, &e) < 0)
 		return;
 	strv_push(keep, m.config.digest + 7);
-	for (size_t i = 0; i < m.n_layers; i++)
+	for (size_t i = 0; layers && i < m.n_layers; i++)
 		strv_push(keep, m.layers[i].digest + 7);
 	image_manifest_free(&m);
 }
@@ -297,7 +299,9 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 		if (!strcmp(imgs[i].name, "<none>"))
 			KEEP_FIRST(remove_image(st->home, imgs[i].digest, freed, &e));
 	store_list_free(imgs, n);
-	/* 3. blobs no image uses (manifests, configs, layers; indexes too: they only save a request) */
+	/* 3. blobs no image uses (manifests, configs, layers; indexes too: they
+	 * only save a request), and layers whose trees are in place unless
+	 * layers are kept (FERRY_KEEP_LAYERS) */
 	char **keep = NULL;
 	_cleanup_free_ char *idir = path_join(st->home, "images");
 	DIR *d = opendir(idir);
@@ -306,7 +310,7 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 		if (strlen(de->d_name) == SHA256_HEX_LEN) {
 			strv_push(&keep, de->d_name);
 			_cleanup_free_ char *dir = path_join(idir, de->d_name);
-			collect_digests(dir, &keep);
+			collect_digests(dir, &keep, store_keep_layers(NULL));
 		}
 	if (d)
 		closedir(d);

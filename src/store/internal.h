@@ -34,6 +34,11 @@ bool store_image_present(const char *root, const char *digest);
 /* Roots to search: FERRY_STORE_PATH first, then the store's own (last). */
 char **store_roots(const struct store *st);
 
+/* Keep layer blobs after their tree is in place? pull_opts (may be NULL),
+ * else FERRY_KEEP_LAYERS (1/yes/true). By default they go: the tree holds
+ * their content, and the store would otherwise hold every image twice. */
+bool store_keep_layers(const struct pull_opts *o);
+
 /* ---- lock.c ---- */
 #define STORE_LOCK_NONE (-2) /* the file system has no locks: go on without */
 #define STORE_LOCK_BUSY (-3) /* LOCK_NB was asked and someone holds it */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -179,6 +180,14 @@ void store_close(struct store *st)
 	free(st->home);
 	strv_free(st->ro);
 	free(st);
+}
+
+bool store_keep_layers(const struct pull_opts *o)
+{
+	if (o && o->keep_layers)
+		return true;
+	const char *e = getenv("FERRY_KEEP_LAYERS");
+	return e && (!strcmp(e, "1") || !strcasecmp(e, "yes") || !strcasecmp(e, "true"));
 }
 
 /* ---- paths ---- */

@@ -470,6 +470,41 @@ PY
 	[ "$recorded" = "$walked" ] || die "recorded $recorded, walked $walked"
 }
 
+layer_blobs() { # DIGEST: the layer blob paths of a stored image
+	jq -r '.layers[].digest' "$FERRY_HOME/images/${1#sha256:}/manifest.json" | sed "s|^sha256:|$FERRY_HOME/blobs/sha256/|"
+}
+
+@test "pull: layer blobs are dropped once the tree is in place, unless kept; a later image sharing one fetches it again" {
+	d=$("$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/busybox")
+	for b in $(layer_blobs "$d"); do [ ! -e "$b" ] || die "layer kept: $b"; done
+	cfg=$(jq -r .config.digest "$FERRY_HOME/images/${d#sha256:}/manifest.json")
+	[ -f "$FERRY_HOME/blobs/sha256/${cfg#sha256:}" ]
+	[ -f "$FERRY_HOME/blobs/sha256/${d#sha256:}" ]
+	# what images shows is what is on disk: the tree (its layers are gone)
+	size=$("$FERRY" images --json | jq '.[0].size')
+	[ "$size" -le "$(du -sxB1 "$FERRY_HOME" | cut -f1)" ]
+	# layered shares busybox's layer: it is fetched again from the source
+	d2=$("$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/layered")
+	r=$("$FERRY" inspect --json "oci:$FERRY_TEST_IMAGES/layered" | jq -r .rootfs)
+	[ -x "$r/bin/busybox" ]
+	for b in $(layer_blobs "$d2"); do [ ! -e "$b" ]; done
+	# kept when asked, per pull or for all
+	rm -rf "$FERRY_HOME"
+	d=$("$FERRY" -q pull --keep-layers "oci:$FERRY_TEST_IMAGES/busybox")
+	for b in $(layer_blobs "$d"); do [ -f "$b" ] || die "layer not kept: $b"; done
+	rm -rf "$FERRY_HOME"
+	d=$(FERRY_KEEP_LAYERS=1 "$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/busybox")
+	for b in $(layer_blobs "$d"); do [ -f "$b" ]; done
+	kept=$("$FERRY" images --json | jq '.[0].size')
+	# prune keeps them where layers are kept, and drops them otherwise
+	FERRY_KEEP_LAYERS=1 "$FERRY" prune >/dev/null
+	for b in $(layer_blobs "$d"); do [ -f "$b" ]; done
+	"$FERRY" prune >/dev/null
+	for b in $(layer_blobs "$d"); do [ ! -e "$b" ]; done
+	[ "$("$FERRY" images --json | jq '.[0].size')" -lt "$kept" ]
+	[ "$(store_names)" = "oci:$FERRY_TEST_IMAGES/busybox:latest" ]
+}
+
 @test "images and inspect: human output names the image, its size and layers" {
 	"$FERRY" pull "oci:$FERRY_TEST_IMAGES/layered" >/dev/null
 	run "$FERRY" images

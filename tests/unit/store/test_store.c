@@ -277,8 +277,21 @@ static void test_tree(void **state)
 	char *planted = xasprintf("%s/files/sha256/%s-0644", store_home(st), hex);
 	assert_int_equal(fs_write_atomic(planted, "evil\n", 5, 0666, &err), 0);
 	char *da = NULL, *db = NULL;
-	assert_int_equal(store_pull(st, ra, NULL, &da, &err), 0);
+	const struct pull_opts keep = { .keep_layers = true };
+	assert_int_equal(store_pull(st, ra, &keep, &da, &err), 0);
 	assert_int_equal(store_pull(st, rb, NULL, &db, &err), 0);
+	/* layers: kept when asked, else dropped once the tree is in place */
+	char *mb0 = NULL;
+	size_t ml0;
+	struct image_manifest m0;
+	assert_int_equal(store_blob_read(store_home(st), db, &mb0, &ml0, &err), 0);
+	assert_int_equal(image_manifest_parse(mb0, ml0, NULL, &m0, &err), 0);
+	char *lb = store_blob_path(store_home(st), m0.layers[0].digest);
+	assert_false(fs_exists(lb));
+	char *cbp = store_blob_path(store_home(st), m0.config.digest);
+	assert_true(fs_exists(cbp));
+	free(lb), free(cbp), free(mb0);
+	image_manifest_free(&m0);
 	/* the shared content is one inode, in both trees */
 	assert_int_equal(ino_of(store_home(st), da, "etc/shared"), ino_of(store_home(st), db, "etc/shared"));
 	assert_int_not_equal(ino_of(store_home(st), da, "etc/only-a"), ino_of(store_home(st), db, "etc/only-b"));
