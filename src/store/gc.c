@@ -142,7 +142,6 @@ int store_rm(struct store *st, const char *refstr, struct ferr *err)
 	const char *hex = str_starts_with(refstr, "sha256:") ? refstr + 7 : refstr;
 	bool by_id = store_is_hex(hex) && strlen(hex) >= 6 && !strchr(refstr, '/') &&
 		str_starts_with(info->manifest_digest + 7, hex);
-	rc = 0;
 	if (by_id) {
 		struct store_name *names = NULL;
 		size_t n = 0;
@@ -172,10 +171,8 @@ int store_rm(struct store *st, const char *refstr, struct ferr *err)
 		/* Under the image's lock: a pull of it finishes first, and a pull
 		 * that re-adds a name between our look and the removal is seen. */
 		int lock = store_lock_take(st->home, info->manifest_digest + 7, LOCK_EX, "pulling this image", err);
-		if (lock == -1)
-			refd = -1;
-		else if ((refd = digest_referenced(st->home, info->manifest_digest, err)) == 0 &&
-			remove_image(st->home, info->manifest_digest, NULL, err) < 0)
+		refd = lock == -1 ? -1 : digest_referenced(st->home, info->manifest_digest, err);
+		if (refd == 0 && remove_image(st->home, info->manifest_digest, NULL, err) < 0)
 			refd = -1;
 		store_lock_release(lock);
 	}

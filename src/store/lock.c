@@ -42,11 +42,8 @@ int store_lock_take(const char *root, const char *name, int op, const char *wait
 		while ((r = flock(fd, op)) < 0 && errno == EINTR)
 			;
 	}
-	if (r == 0) {
-		int held = fd;
-		fd = -1;
-		return held;
-	}
+	if (r == 0)
+		return steal_fd(&fd);
 	if (errno == ENOLCK || errno == EOPNOTSUPP) {
 		if (!atomic_exchange(&warned_nolock, true))
 			log_warn("the file system of %s has no locks: concurrent pulls may download twice", root);

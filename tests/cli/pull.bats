@@ -143,6 +143,19 @@ store_names() { "$FERRY" images --json | jq -r '.[].name' | sort; }
 	[[ "$output" == *"HTTP 404"* ]]
 }
 
+@test "pull: the progress bar is drawn by the CLI on a terminal, never with -q or without a terminal" {
+	command -v script >/dev/null || skip "script(1) (util-linux) is not installed"
+	script -qec "$FERRY pull --insecure $HTTP_REGISTRY/busybox" /dev/null >"$BATS_TEST_TMPDIR/tty.out"
+	tr '\r' '\n' <"$BATS_TEST_TMPDIR/tty.out" | grep -q 'downloading.*100%' || die "no bar: $(cat -v "$BATS_TEST_TMPDIR/tty.out")"
+	rm -rf "$FERRY_HOME"
+	script -qec "$FERRY pull -q --insecure $HTTP_REGISTRY/busybox" /dev/null >"$BATS_TEST_TMPDIR/tty-q.out"
+	! grep -q downloading "$BATS_TEST_TMPDIR/tty-q.out"
+	rm -rf "$FERRY_HOME"
+	run "$FERRY" pull --insecure "$HTTP_REGISTRY/busybox"
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
+}
+
 @test "pull: a warm pull asks the registry once and downloads nothing" {
 	registry_trust
 	first=$("$FERRY" pull "$REGISTRY/busybox:latest")
