@@ -53,13 +53,15 @@ static char *default_home(struct ferr *err)
  * root's 0700 is what keeps other users out. */
 static int secure_root(const char *home, bool *readonly, struct ferr *err)
 {
-	_cleanup_free_ char *parent = path_dirname(home);
-	if (fs_mkdir_p(parent, 0755, err) < 0)
-		return -1;
-	bool created = mkdir(home, 0700) == 0;
-	if (!created && errno != EEXIST)
-		return ferr_set(err, errno, "mkdir %s", home);
 	_cleanup_close_ int fd = open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		_cleanup_free_ char *parent = path_dirname(home);
+		if (fs_mkdir_p(parent, 0755, err) < 0)
+			return -1;
+		if (mkdir(home, 0700) < 0 && errno != EEXIST)
+			return ferr_set(err, errno, "mkdir %s", home);
+		fd = open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return ferr_set(err, errno, "open %s", home);
 	struct stat sb;
@@ -92,11 +94,16 @@ static int secure_root(const char *home, bool *readonly, struct ferr *err)
 static int secure_subdir(const char *home, const char *sub, struct ferr *err)
 {
 	_cleanup_free_ char *d = path_join(home, sub);
-	if (fs_mkdir_p(d, 0755, err) < 0)
-		return -1;
 	struct stat sb;
-	if (lstat(d, &sb) < 0)
-		return ferr_set(err, errno, "stat %s", d);
+	/* every start of ferry opens its store: one lstat when all is in place */
+	if (lstat(d, &sb) < 0) {
+		if (errno != ENOENT)
+			return ferr_set(err, errno, "stat %s", d);
+		if (fs_mkdir_p(d, 0755, err) < 0)
+			return -1;
+		if (lstat(d, &sb) < 0)
+			return ferr_set(err, errno, "stat %s", d);
+	}
 	if (!S_ISDIR(sb.st_mode))
 		return ferr_setc(err, FERR_INVALID, ENOTDIR, "store %s", d);
 	if (sb.st_uid != geteuid())
