@@ -1,6 +1,8 @@
 /* Registry authentication: WWW-Authenticate challenges, bearer tokens
  * from the realm (one fetch, for pulls and for ferry login), and basic
  * credentials. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "base/cleanup.h"
@@ -44,9 +46,24 @@ static bool realm_in_clear_refused(const struct endpoint *ep, const char *realm)
 	size_t n = strcspn(h, "/?#");
 	_cleanup_free_ char *hostport = xstrndup(h, n);
 	char *at = strrchr(hostport, '@');
-	const char *host = at ? at + 1 : hostport;
-	if (str_starts_with(host, "[::1]") || str_starts_with(host, "127.") || !strcmp(host, "localhost") ||
-		str_starts_with(host, "localhost:"))
+	char *host = at ? at + 1 : hostport;
+	if (host[0] == '[') { /* [v6]:port */
+		char *end = strchr(host, ']');
+		if (end)
+			*end = '\0';
+		host++;
+	} else {
+		char *colon = strchr(host, ':');
+		if (colon)
+			*colon = '\0';
+	}
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (!strcmp(host, "localhost"))
+		return false;
+	if (inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127)
+		return false;
+	if (inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6))
 		return false;
 	return true;
 }
