@@ -23,6 +23,14 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 	_cleanup_free_ char *tmpl = xasprintf("%s/tmp/image-%.12s-XXXXXX", root, t->mdigest + 7);
 	if (!mkdtemp(tmpl))
 		return ferr_set(err, errno, "mkdtemp %s", tmpl);
+	/* mkdtemp makes it 0700; the store's root is what keeps others out, and
+	 * a store its owner opens to others (FERRY_STORE_PATH) needs no more */
+	if (chmod(tmpl, 0755) < 0) {
+		int e = errno;
+		struct ferr ig = FERR_INIT;
+		fs_rm_rf(tmpl, &ig);
+		return ferr_set(err, e, "chmod %s", tmpl);
+	}
 	_cleanup_free_ char *rootfs = path_join(tmpl, "rootfs");
 	_cleanup_free_ char *files = xasprintf("%s/files/sha256", root);
 	int rc = 0;
