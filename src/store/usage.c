@@ -104,6 +104,12 @@ static void usage_walk(int dfd, struct usage *u)
 	struct ino_set seen = { 0 };
 	memset(u, 0, sizeof *u);
 	tree_walk(dfd, &seen, &u->size);
+	/* the record itself is not part of what the image uses: a walk and
+	 * the record it wrote give the same size */
+	struct stat rec;
+	if (fstatat(dfd, "usage", &rec, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(rec.st_mode) &&
+		u->size >= (uint64_t)rec.st_blocks * 512)
+		u->size -= (uint64_t)rec.st_blocks * 512;
 	for (size_t i = 0; i < seen.cap; i++) {
 		const struct ino_entry *ie = &seen.v[i];
 		if (ie->ino && ie->bytes && ie->nlink > (nlink_t)ie->links) {
@@ -114,10 +120,19 @@ static void usage_walk(int dfd, struct usage *u)
 	free(seen.v);
 }
 
-/* The record: magic, size, count, then (ino, bytes) pairs; native endian
- * (a store is read on the machine kind that wrote it; a wrong record is
- * only ignored: the tree is walked instead). */
-static const char usage_magic[8] = "FERRYU1";
+/* The record: magic, size, count, the inode of rootfs/, then (ino, bytes)
+ * pairs; native endian (a store is read on the machine kind that wrote it;
+ * a wrong record is only ignored: the tree is walked instead). Inode
+ * numbers mean something only where they were taken: a tree copied
+ * elsewhere (cp -a, rsync) has a rootfs/ of another inode, and its record
+ * is then ignored too. */
+static const char usage_magic[8] = "FERRYU2";
+
+static uint64_t rootfs_ino(int dfd)
+{
+	struct stat sb;
+	return fstatat(dfd, "rootfs", &sb, AT_SYMLINK_NOFOLLOW) == 0 ? (uint64_t)sb.st_ino : 0;
+}
 
 int store_usage_record(const char *dir, struct ferr *err)
 {
@@ -126,9 +141,9 @@ int store_usage_record(const char *dir, struct ferr *err)
 		return ferr_set(err, errno, "open %s", dir);
 	struct usage u;
 	usage_walk(dfd, &u);
-	size_t len = sizeof usage_magic + 2 * sizeof(uint64_t) + u.n * sizeof *u.v;
+	uint64_t hdr[3] = { u.size, u.n, rootfs_ino(dfd) };
+	size_t len = sizeof usage_magic + sizeof hdr + u.n * sizeof *u.v;
 	_cleanup_free_ char *buf = xmalloc(len);
-	uint64_t hdr[2] = { u.size, u.n };
 	memcpy(buf, usage_magic, sizeof usage_magic);
 	memcpy(buf + sizeof usage_magic, hdr, sizeof hdr);
 	if (u.n)
@@ -138,7 +153,7 @@ int store_usage_record(const char *dir, struct ferr *err)
 	return fs_write_atomic(p, buf, len, 0644, err);
 }
 
-static int usage_read(const char *dir, struct usage *u)
+static int usage_read(const char *dir, int dfd, struct usage *u)
 {
 	memset(u, 0, sizeof *u);
 	_cleanup_free_ char *p = path_join(dir, "usage");
@@ -147,12 +162,12 @@ static int usage_read(const char *dir, struct usage *u)
 	struct ferr e = FERR_INIT;
 	if (fs_read_file(p, &buf, &len, &e) < 0)
 		return -1;
-	uint64_t hdr[2];
+	uint64_t hdr[3];
 	if (len < sizeof usage_magic + sizeof hdr || memcmp(buf, usage_magic, sizeof usage_magic))
 		return -1;
 	memcpy(hdr, buf + sizeof usage_magic, sizeof hdr);
 	if (hdr[1] != (len - sizeof usage_magic - sizeof hdr) / sizeof *u->v ||
-		(len - sizeof usage_magic - sizeof hdr) % sizeof *u->v)
+		(len - sizeof usage_magic - sizeof hdr) % sizeof *u->v || hdr[2] != rootfs_ino(dfd))
 		return -1;
 	u->size = hdr[0];
 	u->n = (size_t)hdr[1];
@@ -218,11 +233,9 @@ int store_list_root(const char *root, bool ro, struct store_image **out, size_t 
 			continue;
 		_cleanup_free_ char *dir = path_join(idir, e->d_name);
 		struct img im = { .hex = xstrdup(e->d_name) };
-		if (usage_read(dir, &im.u) < 0) {
-			_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (dfd >= 0)
-				usage_walk(dfd, &im.u);
-		}
+		_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0 && usage_read(dir, dfd, &im.u) < 0)
+			usage_walk(dfd, &im.u);
 		_cleanup_free_ char *ip = path_join(dir, "info.json");
 		struct ferr fe = FERR_INIT;
 		_cleanup_json_ json_t *info = json_load_path(ip, &fe);
