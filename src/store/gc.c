@@ -170,7 +170,7 @@ int store_rm(struct store *st, const char *refstr, struct ferr *err)
 	if (refd == 0) {
 		/* Under the image's lock: a pull of it finishes first, and a pull
 		 * that re-adds a name between our look and the removal is seen. */
-		int lock = store_lock_take(st->home, info->manifest_digest + 7, LOCK_EX, "pulling this image", err);
+		int lock = store_lock_take(st->home, info->manifest_digest + 7, LOCK_EX, "pulling this image", NULL, err);
 		refd = lock == -1 ? -1 : digest_referenced(st->home, info->manifest_digest, err);
 		if (refd == 0 && remove_image(st->home, info->manifest_digest, NULL, err) < 0)
 			refd = -1;
@@ -270,7 +270,7 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 	if (st->gc_fd >= 0)
 		store_lock_release(st->gc_fd);
 	st->gc_fd = -1;
-	int gc = store_lock_take(st->home, "gc", LOCK_EX, "pull to finish before pruning", err);
+	int gc = store_lock_take(st->home, "gc", LOCK_EX, "pull to finish before pruning", NULL, err);
 	if (gc == -1)
 		return ferr_wrap(err, "prune");
 	int rc = 0;

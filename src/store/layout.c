@@ -6,6 +6,7 @@
  * write+rename. Whatever kills a pull, images/ holds only whole images, and
  * a partial blob in tmp/ is resumed (Range) by the next pull. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +188,19 @@ void store_close(struct store *st)
 	free(st->home);
 	strv_free(st->ro);
 	free(st);
+}
+
+void store_note(const struct pull_events *ev, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (ev && ev->note)
+		ev->note(ev->arg, line);
+	else
+		log_info("%s", line);
 }
 
 bool store_keep_layers(const struct pull_opts *o)

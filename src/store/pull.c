@@ -67,7 +67,7 @@ static int hold_layers(const char *root, const struct image_manifest *m, int *he
 	for (size_t i = 0; i < m->n_layers; i++)
 		held[i] = -1;
 	for (size_t i = 0; i < m->n_layers; i++) {
-		held[i] = store_lock_take(root, m->layers[i].digest + 7, LOCK_SH, NULL, err);
+		held[i] = store_lock_take(root, m->layers[i].digest + 7, LOCK_SH, NULL, NULL, err);
 		if (held[i] == -1)
 			return -1;
 		_cleanup_free_ char *p = store_blob_path(root, m->layers[i].digest);
@@ -90,7 +90,7 @@ static int build_from_layers(const char *root, struct image_source *src, const s
 	int *held = xcalloc(t->m->n_layers ? t->m->n_layers : 1, sizeof *held);
 	int rc = 1;
 	for (int attempt = 0; rc == 1 && attempt < 3; attempt++) {
-		rc = store_blobs_ensure(root, src, t->m->layers, t->m->n_layers, err);
+		rc = store_blobs_ensure(root, src, t->m->layers, t->m->n_layers, t->events, err);
 		if (rc == 0)
 			rc = hold_layers(root, t->m, held, err);
 		if (rc == 0)
@@ -110,7 +110,7 @@ static void drop_layers(const char *root, const struct image_manifest *m)
 {
 	for (size_t i = 0; i < m->n_layers; i++) {
 		struct ferr e = FERR_INIT;
-		int fd = store_lock_take(root, m->layers[i].digest + 7, LOCK_EX | LOCK_NB, NULL, &e);
+		int fd = store_lock_take(root, m->layers[i].digest + 7, LOCK_EX | LOCK_NB, NULL, NULL, &e);
 		if (fd == -1 || fd == STORE_LOCK_BUSY)
 			continue;
 		_cleanup_free_ char *p = store_blob_path(root, m->layers[i].digest);
@@ -123,6 +123,7 @@ static void drop_layers(const char *root, const struct image_manifest *m)
 static int pull(struct store *st, const struct image_ref *ref, const struct pull_opts *o, char **out,
 	struct ferr *err)
 {
+	const struct pull_events *ev = o && !o->quiet ? o->events : NULL;
 	struct image_platform plat;
 	if (o && o->platform) {
 		if (image_platform_parse(o->platform, &plat, err) < 0)
@@ -185,14 +186,14 @@ static int pull(struct store *st, const struct image_ref *ref, const struct pull
 		goto done;
 
 	/* One process per image does the work; the others wait here. */
-	lock = store_lock_take(st->home, mdigest + 7, LOCK_EX, "pulling this image", err);
+	lock = store_lock_take(st->home, mdigest + 7, LOCK_EX, "pulling this image", ev, err);
 	if (lock == -1) {
 		rc = -1;
 		goto done;
 	}
 	if (store_image_present(st->home, mdigest))
 		goto refs;
-	rc = store_blobs_ensure(st->home, src, &m.config, 1, err);
+	rc = store_blobs_ensure(st->home, src, &m.config, 1, ev, err);
 	if (rc == 0)
 		rc = store_blob_read(st->home, m.config.digest, &cbody, &clen, err);
 	if (rc == 0)
@@ -207,7 +208,7 @@ static int pull(struct store *st, const struct image_ref *ref, const struct pull
 		rc = max_image_size(o, &max_size, err);
 	if (rc == 0) {
 		struct store_tree t = { .name = name, .mdigest = mdigest, .mbody = mbody, .mlen = mlen, .m = &m,
-			.cbody = cbody, .clen = clen, .cfg = &cfg, .max_size = max_size };
+			.cbody = cbody, .clen = clen, .cfg = &cfg, .max_size = max_size, .events = ev };
 		rc = build_from_layers(st->home, src, &t, err);
 	}
 	if (rc == 0 && !store_keep_layers(o))
@@ -245,7 +246,7 @@ int store_pull(struct store *st, const char *refstr, const struct pull_opts *o, 
 	if (image_ref_parse(refstr, &ref, err) < 0)
 		return -1;
 	if (st->gc_fd == -1) {
-		int fd = store_lock_take(st->home, "gc", LOCK_SH, "prune to finish", err);
+		int fd = store_lock_take(st->home, "gc", LOCK_SH, "prune to finish", o && !o->quiet ? o->events : NULL, err);
 		if (fd == -1) {
 			image_ref_free(&ref);
 			return -1;

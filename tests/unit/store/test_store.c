@@ -229,12 +229,12 @@ static void test_locks(void **state)
 	int other = open(lp, O_RDWR | O_CREAT, 0600);
 	assert_true(other >= 0);
 	assert_int_equal(flock(other, LOCK_EX), 0); /* another process's hold (an open file description) */
-	assert_int_equal(store_lock_take(store_home(st), "x", LOCK_EX | LOCK_NB, NULL, &err), STORE_LOCK_BUSY);
-	assert_int_equal(store_lock_take(store_home(st), "x", LOCK_SH | LOCK_NB, NULL, &err), STORE_LOCK_BUSY);
+	assert_int_equal(store_lock_take(store_home(st), "x", LOCK_EX | LOCK_NB, NULL, NULL, &err), STORE_LOCK_BUSY);
+	assert_int_equal(store_lock_take(store_home(st), "x", LOCK_SH | LOCK_NB, NULL, NULL, &err), STORE_LOCK_BUSY);
 	assert_int_equal(flock(other, LOCK_UN), 0);
-	int fd = store_lock_take(store_home(st), "x", LOCK_SH | LOCK_NB, NULL, &err);
+	int fd = store_lock_take(store_home(st), "x", LOCK_SH | LOCK_NB, NULL, NULL, &err);
 	assert_true(fd >= 0);
-	int fd2 = store_lock_take(store_home(st), "x", LOCK_SH, NULL, &err); /* shared: both */
+	int fd2 = store_lock_take(store_home(st), "x", LOCK_SH, NULL, NULL, &err); /* shared: both */
 	assert_true(fd2 >= 0);
 	assert_int_equal(flock(other, LOCK_EX | LOCK_NB), -1);
 	store_lock_release(fd);
@@ -245,7 +245,7 @@ static void test_locks(void **state)
 	char *locks = xasprintf("%s/locks", store_home(st));
 	char *away = xasprintf("%s/locks-away", store_home(st));
 	assert_int_equal(rename(locks, away), 0);
-	assert_int_equal(store_lock_take(store_home(st), "y", LOCK_EX, NULL, &err), -1);
+	assert_int_equal(store_lock_take(store_home(st), "y", LOCK_EX, NULL, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "open lock"));
 	assert_int_equal(rename(away, locks), 0);
 	free(locks);
