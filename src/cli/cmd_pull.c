@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/progress.h"
 #include "base/size.h"
 #include "base/str.h"
 #include "cli/cli.h"
@@ -35,12 +36,44 @@ static void opt_reset(void)
 	opterr = 0;
 }
 
+/* The library reports; the CLI draws (on a terminal, unless -q). */
+struct pull_bar {
+	struct progress p;
+	bool drawing;
+	uint64_t shown;
+};
+
+static void pull_progress(void *arg, const char *what, uint64_t done, uint64_t total, bool finished)
+{
+	struct pull_bar *b = arg;
+	if (!b->drawing) {
+		progress_start(&b->p, what, total);
+		b->drawing = true;
+		b->shown = 0;
+	}
+	if (done > b->shown)
+		progress_add(&b->p, done - b->shown);
+	b->shown = done;
+	if (finished) {
+		progress_end(&b->p);
+		b->drawing = false;
+	}
+}
+
+static void pull_note(void *arg, const char *msg)
+{
+	(void)arg;
+	log_info("%s", msg);
+}
+
 static int pull_main(int argc, char **argv)
 {
 	static const struct option lo[] = { { "platform", required_argument, 0, 'p' },
 		{ "insecure", no_argument, 0, 'k' }, { "quiet", no_argument, 0, 'q' },
-		{ "max-image-size", required_argument, 0, 'M' }, { 0, 0, 0, 0 } };
-	struct pull_opts o = { 0 };
+		{ "max-image-size", required_argument, 0, 'M' }, { "keep-layers", no_argument, 0, 'K' }, { 0, 0, 0, 0 } };
+	struct pull_bar bar = { 0 };
+	const struct pull_events events = { .progress = pull_progress, .note = pull_note, .arg = &bar };
+	struct pull_opts o = { .events = &events };
 	opt_reset();
 	int c;
 	while ((c = getopt_long(argc, argv, "+q", lo, NULL)) != -1) {
@@ -53,6 +86,9 @@ static int pull_main(int argc, char **argv)
 			break;
 		case 'q':
 			o.quiet = true;
+			break;
+		case 'K':
+			o.keep_layers = true;
 			break;
 		case 'M': {
 			struct ferr e = FERR_INIT;
@@ -354,7 +390,7 @@ static int logout_main(int argc, char **argv)
 
 const struct cli_command cmd_pull = {
 	"pull", "fetch an image from a registry or archive into the store",
-	"Usage: ferry pull [--platform OS/ARCH[/VARIANT]] [--insecure] [--max-image-size SIZE] [-q] REF\n"
+	"Usage: ferry pull [--platform OS/ARCH[/VARIANT]] [--insecure] [--max-image-size SIZE] [--keep-layers] [-q] REF\n"
 	"\n"
 	"Fetch an image into the store and print its manifest digest. REF is\n"
 	"  docker://HOST[:PORT]/REPO[:TAG|@sha256:...]   a registry (v2 / OCI distribution)\n"
@@ -368,6 +404,8 @@ const struct cli_command cmd_pull = {
 	"  --insecure     allow plain HTTP or unverified TLS for this registry\n"
 	"  --max-image-size SIZE  refuse an image whose files add up to more than\n"
 	"                 SIZE (e.g. 200G; default 64G, or FERRY_MAX_IMAGE_SIZE)\n"
+	"  --keep-layers  keep the layer blobs once the tree is in place (default:\n"
+	"                 dropped; FERRY_KEEP_LAYERS=1 keeps them for every pull)\n"
 	"  -q, --quiet    print only the digest\n"
 	"\n"
 	"An image already in the store costs one manifest request. Many processes\n"

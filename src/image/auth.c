@@ -67,6 +67,16 @@ static json_t *find_auth(json_t *auths, const char *host)
 	return NULL;
 }
 
+char *auth_basic_b64(const char *user, const char *password)
+{
+	_cleanup_free_ char *plain = xasprintf("%s:%s", user, password);
+	size_t n = strlen(plain);
+	char *b64 = xmalloc(4 * ((n + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, (int)n);
+	explicit_bzero(plain, n);
+	return b64;
+}
+
 int docker_config_get_auth(const char *host, char **user, char **password, struct ferr *err)
 {
 	_cleanup_free_ char *path = docker_config_path();
@@ -129,10 +139,7 @@ int docker_config_set_auth(const char *host, const char *user, const char *passw
 		auths = json_object();
 		json_object_set_new(j, "auths", auths);
 	}
-	_cleanup_free_ char *plain = xasprintf("%s:%s", user, password);
-	size_t n = strlen(plain);
-	_cleanup_free_ char *b64 = xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain, (int)n);
+	_cleanup_free_ char *b64 = auth_basic_b64(user, password);
 	const char *key = !strcmp(host, "docker.io") ? "https://index.docker.io/v1/" : host;
 	json_t *entry = json_object_get(auths, key);
 	if (!json_is_object(entry)) {

@@ -96,11 +96,25 @@ void image_config_free(struct image_config *c);
 
 /* ---- sources: registries and local layouts/archives --------------------- */
 
+/* What a pull reports while it runs: the library never prints, its caller
+ * (cli/) draws progress and shows notes. Any member may be NULL. */
+struct pull_events {
+	/* Bytes of blobs downloaded: called when a set of downloads starts
+	 * (done 0), as bytes arrive (at most every 100 ms), and once at the
+	 * end with finished set. total is 0 when unknown. */
+	void (*progress)(void *arg, const char *what, uint64_t done, uint64_t total, bool finished);
+	/* A note worth showing with -v: a retry, a wait for another pull. */
+	void (*note)(void *arg, const char *msg);
+	void *arg;
+};
+
 struct pull_opts {
 	const char *platform; /* "os/arch[/variant]" or NULL for the host's */
 	bool insecure;        /* plain HTTP / unverified TLS for this pull's registry */
 	bool quiet;           /* no progress output */
+	const struct pull_events *events; /* progress and notes, or NULL */
 	uint64_t max_image_size; /* cap on the files' apparent size; 0: FERRY_MAX_IMAGE_SIZE, else 64 GiB */
+	bool keep_layers;        /* keep layer blobs once the tree is in place (also FERRY_KEEP_LAYERS=1) */
 };
 
 struct image_source;

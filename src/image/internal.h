@@ -25,5 +25,7 @@ struct registry_conf {
 };
 void registry_conf_get(const char *host, struct registry_conf *c);
 void registry_conf_free(struct registry_conf *c);
+/* base64("user:password"): docker's config.json "auth" and HTTP Basic (caller frees). */
+char *auth_basic_b64(const char *user, const char *password);
 /* certs.d/HOST/{ca.crt,client.cert,client.key} (each NULL when absent) */
 void registry_certs(const char *hostport, char **ca, char **cert, char **key);

@@ -532,7 +532,7 @@ static mode_t process_umask(void)
 int layer_extract(int blobfd, const char *diff_id, int rootfd, int filesfd, struct layer_stats *stats,
 	struct ferr *err)
 {
-	if (netlibs_load(err) < 0)
+	if (netlibs_load_archive(err) < 0)
 		return ferr_wrap(err, "extract layer %s", diff_id ? diff_id : "");
 	struct layer_stats dummy = { 0 };
 	struct extract x = { .rootfd = rootfd, .filesfd = filesfd, .cached_fd = -1, .stats = stats ? stats : &dummy };

@@ -21,6 +21,9 @@
 /* Idempotent and thread-safe; fails with a hint naming the package when a
  * library or a symbol is missing. Also runs curl_global_init() once. */
 int netlibs_load(struct ferr *err);
+/* Each library alone: libcurl (and curl_global_init), or libarchive. */
+int netlibs_load_curl(struct ferr *err);
+int netlibs_load_archive(struct ferr *err);
 
 #define NETLIBS_FUNCS(X)                                                                                      \
 	X(curl_global_init)                                                                                   \

@@ -67,7 +67,7 @@ static int fetch_set(const char *root, struct image_source *src, struct want *w,
 }
 
 int store_blobs_ensure(const char *root, struct image_source *src, const struct image_desc *list, size_t n,
-	struct ferr *err)
+	const struct pull_events *ev, struct ferr *err)
 {
 	struct want *mine = xcalloc(n ? n : 1, sizeof *mine);
 	const char **theirs = xcalloc(n ? n : 1, sizeof *theirs);
@@ -81,7 +81,7 @@ int store_blobs_ensure(const char *root, struct image_source *src, const struct 
 		_cleanup_free_ char *p = store_blob_path(root, list[i].digest);
 		if (dup || fs_exists(p))
 			continue;
-		int fd = store_lock_take(root, list[i].digest + 7, LOCK_EX | LOCK_NB, NULL, err);
+		int fd = store_lock_take(root, list[i].digest + 7, LOCK_EX | LOCK_NB, NULL, NULL, err);
 		if (fd == -1) {
 			rc = -1;
 			break;
@@ -104,7 +104,7 @@ int store_blobs_ensure(const char *root, struct image_source *src, const struct 
 	/* Blobs another process was fetching: wait for it, then take over if it died. */
 	for (size_t i = 0; i < nt && rc == 0; i++) {
 		_cleanup_free_ char *what = xasprintf("downloading %.19s", theirs[i]);
-		int fd = store_lock_take(root, theirs[i] + 7, LOCK_EX, what, err);
+		int fd = store_lock_take(root, theirs[i] + 7, LOCK_EX, what, ev, err);
 		if (fd == -1) {
 			rc = -1;
 			break;

@@ -142,7 +142,6 @@ int store_rm(struct store *st, const char *refstr, struct ferr *err)
 	const char *hex = str_starts_with(refstr, "sha256:") ? refstr + 7 : refstr;
 	bool by_id = store_is_hex(hex) && strlen(hex) >= 6 && !strchr(refstr, '/') &&
 		str_starts_with(info->manifest_digest + 7, hex);
-	rc = 0;
 	if (by_id) {
 		struct store_name *names = NULL;
 		size_t n = 0;
@@ -171,11 +170,9 @@ int store_rm(struct store *st, const char *refstr, struct ferr *err)
 	if (refd == 0) {
 		/* Under the image's lock: a pull of it finishes first, and a pull
 		 * that re-adds a name between our look and the removal is seen. */
-		int lock = store_lock_take(st->home, info->manifest_digest + 7, LOCK_EX, "pulling this image", err);
-		if (lock == -1)
-			refd = -1;
-		else if ((refd = digest_referenced(st->home, info->manifest_digest, err)) == 0 &&
-			remove_image(st->home, info->manifest_digest, NULL, err) < 0)
+		int lock = store_lock_take(st->home, info->manifest_digest + 7, LOCK_EX, "pulling this image", NULL, err);
+		refd = lock == -1 ? -1 : digest_referenced(st->home, info->manifest_digest, err);
+		if (refd == 0 && remove_image(st->home, info->manifest_digest, NULL, err) < 0)
 			refd = -1;
 		store_lock_release(lock);
 	}
@@ -183,7 +180,9 @@ int store_rm(struct store *st, const char *refstr, struct ferr *err)
 	return refd < 0 ? ferr_wrap(err, "rm %s", refstr) : 0;
 }
 
-static void collect_digests(const char *dir, char ***keep)
+/* The blobs an image keeps: its config, and its layers when layers are
+ * kept (store_keep_layers); its manifest is named by its directory. */
+static void collect_digests(const char *dir, char ***keep, bool layers)
 {
 	_cleanup_free_ char *mp = path_join(dir, "manifest.json");
 	_cleanup_free_ char *mb = NULL;
@@ -193,7 +192,7 @@ static void collect_digests(const char *dir, char ***keep)
 	if (fs_read_file(mp, &mb, &ml, &e) < 0 || image_manifest_parse(mb, ml, NULL, &m, &e) < 0)
 		return;
 	strv_push(keep, m.config.digest + 7);
-	for (size_t i = 0; i < m.n_layers; i++)
+	for (size_t i = 0; layers && i < m.n_layers; i++)
 		strv_push(keep, m.layers[i].digest + 7);
 	image_manifest_free(&m);
 }
@@ -266,7 +265,12 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 	*freed = 0;
 	if (!st->writable)
 		return ferr_setc(err, FERR_PERM, 0, "prune: store %s is not writable", st->home);
-	int gc = store_lock_take(st->home, "gc", LOCK_EX, "pull to finish before pruning", err);
+	/* Our own pulls through st are over (calls on one store are not
+	 * concurrent): drop their shared hold, or we would wait for ourselves. */
+	if (st->gc_fd >= 0)
+		store_lock_release(st->gc_fd);
+	st->gc_fd = -1;
+	int gc = store_lock_take(st->home, "gc", LOCK_EX, "pull to finish before pruning", NULL, err);
 	if (gc == -1)
 		return ferr_wrap(err, "prune");
 	int rc = 0;
@@ -292,7 +296,9 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 		if (!strcmp(imgs[i].name, "<none>"))
 			KEEP_FIRST(remove_image(st->home, imgs[i].digest, freed, &e));
 	store_list_free(imgs, n);
-	/* 3. blobs no image uses (manifests, configs, layers; indexes too: they only save a request) */
+	/* 3. blobs no image uses (manifests, configs, layers; indexes too: they
+	 * only save a request), and layers whose trees are in place unless
+	 * layers are kept (FERRY_KEEP_LAYERS) */
 	char **keep = NULL;
 	_cleanup_free_ char *idir = path_join(st->home, "images");
 	DIR *d = opendir(idir);
@@ -301,7 +307,7 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 		if (strlen(de->d_name) == SHA256_HEX_LEN) {
 			strv_push(&keep, de->d_name);
 			_cleanup_free_ char *dir = path_join(idir, de->d_name);
-			collect_digests(dir, &keep);
+			collect_digests(dir, &keep, store_keep_layers(NULL));
 		}
 	if (d)
 		closedir(d);

@@ -34,12 +34,21 @@ bool store_image_present(const char *root, const char *digest);
 /* Roots to search: FERRY_STORE_PATH first, then the store's own (last). */
 char **store_roots(const struct store *st);
 
+/* Keep layer blobs after their tree is in place? pull_opts (may be NULL),
+ * else FERRY_KEEP_LAYERS (1/yes/true). By default they go: the tree holds
+ * their content, and the store would otherwise hold every image twice. */
+bool store_keep_layers(const struct pull_opts *o);
+/* A note for the user (waiting for another pull, unpacking): to ev's note
+ * callback when there is one, else the log (-v). */
+void store_note(const struct pull_events *ev, const char *fmt, ...) FERR_PRINTF(2, 3);
+
 /* ---- lock.c ---- */
 #define STORE_LOCK_NONE (-2) /* the file system has no locks: go on without */
 #define STORE_LOCK_BUSY (-3) /* LOCK_NB was asked and someone holds it */
 /* flock locks/<name>.lock (op: LOCK_EX or LOCK_SH, | LOCK_NB to try).
  * Returns the held fd, STORE_LOCK_NONE, STORE_LOCK_BUSY, or -1 with err. */
-int store_lock_take(const char *root, const char *name, int op, const char *waiting_for, struct ferr *err);
+int store_lock_take(const char *root, const char *name, int op, const char *waiting_for, const struct pull_events *ev,
+	struct ferr *err);
 void store_lock_release(int fd);
 
 /* ---- refs.c ---- */
@@ -61,7 +70,7 @@ void store_names_free(struct store_name *v, size_t n);
 /* Make sure every blob of LIST is in ROOT/blobs: fetch what is missing,
  * once for all processes (one lock per blob). */
 int store_blobs_ensure(const char *root, struct image_source *src, const struct image_desc *list, size_t n,
-	struct ferr *err);
+	const struct pull_events *ev, struct ferr *err);
 int store_blob_read(const char *root, const char *digest, char **data, size_t *len, struct ferr *err);
 /* Store bytes already verified against digest (no-op when present). */
 int store_blob_put(const char *root, const char *digest, const char *data, size_t len, struct ferr *err);
@@ -78,6 +87,7 @@ struct store_tree {
 	const struct image_config *cfg;
 	uint64_t max_size;    /* cap on the files' apparent size (0: none) */
 	const char *blobs;    /* root whose blobs/ holds the layers (usually ROOT) */
+	const struct pull_events *events; /* notes go there (or to the log) */
 };
 /* Build the image's tree from its layer blobs in ROOT/tmp and rename it to
  * ROOT/images/<hex>; files are deduplicated through ROOT/files. 0 also
@@ -85,5 +95,8 @@ struct store_tree {
 int store_tree_build(const char *root, const struct store_tree *t, struct ferr *err);
 
 /* ---- usage.c ---- */
+/* Record what the tree in DIR (images/<hex> or its staging copy) uses, in
+ * DIR/usage, for listing without a walk. */
+int store_usage_record(const char *dir, struct ferr *err);
 /* The images of one root, one row per name (or "<none>"), appended to *out. */
 int store_list_root(const char *root, bool ro, struct store_image **out, size_t *n, struct ferr *err);

@@ -6,10 +6,12 @@
  * write+rename. Whatever kills a pull, images/ holds only whole images, and
  * a partial blob in tmp/ is resumed (Range) by the next pull. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,13 +54,15 @@ static char *default_home(struct ferr *err)
  * root's 0700 is what keeps other users out. */
 static int secure_root(const char *home, bool *readonly, struct ferr *err)
 {
-	_cleanup_free_ char *parent = path_dirname(home);
-	if (fs_mkdir_p(parent, 0755, err) < 0)
-		return -1;
-	bool created = mkdir(home, 0700) == 0;
-	if (!created && errno != EEXIST)
-		return ferr_set(err, errno, "mkdir %s", home);
 	_cleanup_close_ int fd = open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		_cleanup_free_ char *parent = path_dirname(home);
+		if (fs_mkdir_p(parent, 0755, err) < 0)
+			return -1;
+		if (mkdir(home, 0700) < 0 && errno != EEXIST)
+			return ferr_set(err, errno, "mkdir %s", home);
+		fd = open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return ferr_set(err, errno, "open %s", home);
 	struct stat sb;
@@ -91,11 +95,16 @@ static int secure_root(const char *home, bool *readonly, struct ferr *err)
 static int secure_subdir(const char *home, const char *sub, struct ferr *err)
 {
 	_cleanup_free_ char *d = path_join(home, sub);
-	if (fs_mkdir_p(d, 0755, err) < 0)
-		return -1;
 	struct stat sb;
-	if (lstat(d, &sb) < 0)
-		return ferr_set(err, errno, "stat %s", d);
+	/* every start of ferry opens its store: one lstat when all is in place */
+	if (lstat(d, &sb) < 0) {
+		if (errno != ENOENT)
+			return ferr_set(err, errno, "stat %s", d);
+		if (fs_mkdir_p(d, 0755, err) < 0)
+			return -1;
+		if (lstat(d, &sb) < 0)
+			return ferr_set(err, errno, "stat %s", d);
+	}
 	if (!S_ISDIR(sb.st_mode))
 		return ferr_setc(err, FERR_INVALID, ENOTDIR, "store %s", d);
 	if (sb.st_uid != geteuid())
@@ -179,6 +188,27 @@ void store_close(struct store *st)
 	free(st->home);
 	strv_free(st->ro);
 	free(st);
+}
+
+void store_note(const struct pull_events *ev, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (ev && ev->note)
+		ev->note(ev->arg, line);
+	else
+		log_info("%s", line);
+}
+
+bool store_keep_layers(const struct pull_opts *o)
+{
+	if (o && o->keep_layers)
+		return true;
+	const char *e = getenv("FERRY_KEEP_LAYERS");
+	return e && (!strcmp(e, "1") || !strcasecmp(e, "yes") || !strcasecmp(e, "true"));
 }
 
 /* ---- paths ---- */

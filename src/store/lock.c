@@ -23,7 +23,8 @@
 
 static atomic_bool warned_nolock;
 
-int store_lock_take(const char *root, const char *name, int op, const char *waiting_for, struct ferr *err)
+int store_lock_take(const char *root, const char *name, int op, const char *waiting_for, const struct pull_events *ev,
+	struct ferr *err)
 {
 	_cleanup_free_ char *p = xasprintf("%s/locks/%s.lock", root, name);
 	_cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -38,15 +39,12 @@ int store_lock_take(const char *root, const char *name, int op, const char *wait
 		if (try_only)
 			return STORE_LOCK_BUSY;
 		if (waiting_for)
-			log_info("waiting for another ferry %s", waiting_for);
+			store_note(ev, "waiting for another ferry %s", waiting_for);
 		while ((r = flock(fd, op)) < 0 && errno == EINTR)
 			;
 	}
-	if (r == 0) {
-		int held = fd;
-		fd = -1;
-		return held;
-	}
+	if (r == 0)
+		return steal_fd(&fd);
 	if (errno == ENOLCK || errno == EOPNOTSUPP) {
 		if (!atomic_exchange(&warned_nolock, true))
 			log_warn("the file system of %s has no locks: concurrent pulls may download twice", root);

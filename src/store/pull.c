@@ -1,11 +1,15 @@
 /* The pull: resolve the reference, find the image already stored (one
  * request) or fetch its manifest, config and layers and build its tree,
  * then record the name. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/fs.h"
+#include "base/log.h"
 #include "base/size.h"
 #include "base/str.h"
 #include "store/internal.h"
@@ -54,9 +58,72 @@ static bool image_anywhere(struct store *st, const char *digest)
 	return store_image_present(st->home, digest);
 }
 
+/* Shared holds on the layer blobs of m while a tree is built from them, so
+ * that another pull dropping its layers (drop_layers) leaves them alone.
+ * 0 with every layer present and held; 1 when one went missing between
+ * fetching and holding (fetch again); -1 on error. */
+static int hold_layers(const char *root, const struct image_manifest *m, int *held, struct ferr *err)
+{
+	for (size_t i = 0; i < m->n_layers; i++)
+		held[i] = -1;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		held[i] = store_lock_take(root, m->layers[i].digest + 7, LOCK_SH, NULL, NULL, err);
+		if (held[i] == -1)
+			return -1;
+		_cleanup_free_ char *p = store_blob_path(root, m->layers[i].digest);
+		if (!fs_exists(p))
+			return 1;
+	}
+	return 0;
+}
+
+static void release_layers(const struct image_manifest *m, int *held)
+{
+	for (size_t i = 0; i < m->n_layers; i++)
+		store_lock_release(held[i]);
+}
+
+/* Fetch the layers, hold them, build the tree. A layer dropped by a
+ * concurrent pull of an image that shares it is fetched again. */
+static int build_from_layers(const char *root, struct image_source *src, const struct store_tree *t, struct ferr *err)
+{
+	int *held = xcalloc(t->m->n_layers ? t->m->n_layers : 1, sizeof *held);
+	int rc = 1;
+	for (int attempt = 0; rc == 1 && attempt < 3; attempt++) {
+		rc = store_blobs_ensure(root, src, t->m->layers, t->m->n_layers, t->events, err);
+		if (rc == 0)
+			rc = hold_layers(root, t->m, held, err);
+		if (rc == 0)
+			rc = store_tree_build(root, t, err);
+		release_layers(t->m, held);
+	}
+	if (rc == 1)
+		rc = ferr_setc(err, FERR_GENERIC, 0, "layers of %s keep disappearing (another ferry dropping them?)", t->mdigest);
+	free(held);
+	return rc;
+}
+
+/* The tree is in place and verified: its layer blobs are not needed any
+ * more. One that another pull holds (it is building a tree from it) is
+ * left; prune drops it later. Failing to drop one is no error. */
+static void drop_layers(const char *root, const struct image_manifest *m)
+{
+	for (size_t i = 0; i < m->n_layers; i++) {
+		struct ferr e = FERR_INIT;
+		int fd = store_lock_take(root, m->layers[i].digest + 7, LOCK_EX | LOCK_NB, NULL, NULL, &e);
+		if (fd == -1 || fd == STORE_LOCK_BUSY)
+			continue;
+		_cleanup_free_ char *p = store_blob_path(root, m->layers[i].digest);
+		if (unlink(p) < 0 && errno != ENOENT)
+			log_debug("keeping layer %s: %s", p, strerror(errno));
+		store_lock_release(fd);
+	}
+}
+
 static int pull(struct store *st, const struct image_ref *ref, const struct pull_opts *o, char **out,
 	struct ferr *err)
 {
+	const struct pull_events *ev = o && !o->quiet ? o->events : NULL;
 	struct image_platform plat;
 	if (o && o->platform) {
 		if (image_platform_parse(o->platform, &plat, err) < 0)
@@ -119,14 +186,14 @@ static int pull(struct store *st, const struct image_ref *ref, const struct pull
 		goto done;
 
 	/* One process per image does the work; the others wait here. */
-	lock = store_lock_take(st->home, mdigest + 7, LOCK_EX, "pulling this image", err);
+	lock = store_lock_take(st->home, mdigest + 7, LOCK_EX, "pulling this image", ev, err);
 	if (lock == -1) {
 		rc = -1;
 		goto done;
 	}
 	if (store_image_present(st->home, mdigest))
 		goto refs;
-	rc = store_blobs_ensure(st->home, src, &m.config, 1, err);
+	rc = store_blobs_ensure(st->home, src, &m.config, 1, ev, err);
 	if (rc == 0)
 		rc = store_blob_read(st->home, m.config.digest, &cbody, &clen, err);
 	if (rc == 0)
@@ -135,17 +202,17 @@ static int pull(struct store *st, const struct image_ref *ref, const struct pull
 		rc = ferr_setc(err, FERR_INVALID, 0, "config lists %zu diff_ids for %zu layers", strv_len(cfg.diff_ids),
 			m.n_layers);
 	if (rc == 0)
-		rc = store_blobs_ensure(st->home, src, m.layers, m.n_layers, err);
-	if (rc == 0)
 		rc = store_blob_put(st->home, mdigest, mbody, mlen, err);
 	uint64_t max_size = 0;
 	if (rc == 0)
 		rc = max_image_size(o, &max_size, err);
 	if (rc == 0) {
 		struct store_tree t = { .name = name, .mdigest = mdigest, .mbody = mbody, .mlen = mlen, .m = &m,
-			.cbody = cbody, .clen = clen, .cfg = &cfg, .max_size = max_size };
-		rc = store_tree_build(st->home, &t, err);
+			.cbody = cbody, .clen = clen, .cfg = &cfg, .max_size = max_size, .events = ev };
+		rc = build_from_layers(st->home, src, &t, err);
 	}
+	if (rc == 0 && !store_keep_layers(o))
+		drop_layers(st->home, &m);
 	if (rc < 0)
 		goto done;
 refs:
@@ -179,7 +246,7 @@ int store_pull(struct store *st, const char *refstr, const struct pull_opts *o, 
 	if (image_ref_parse(refstr, &ref, err) < 0)
 		return -1;
 	if (st->gc_fd == -1) {
-		int fd = store_lock_take(st->home, "gc", LOCK_SH, "prune to finish", err);
+		int fd = store_lock_take(st->home, "gc", LOCK_SH, "prune to finish", o && !o->quiet ? o->events : NULL, err);
 		if (fd == -1) {
 			image_ref_free(&ref);
 			return -1;

@@ -23,6 +23,14 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 	_cleanup_free_ char *tmpl = xasprintf("%s/tmp/image-%.12s-XXXXXX", root, t->mdigest + 7);
 	if (!mkdtemp(tmpl))
 		return ferr_set(err, errno, "mkdtemp %s", tmpl);
+	/* mkdtemp makes it 0700; the store's root is what keeps others out, and
+	 * a store its owner opens to others (FERRY_STORE_PATH) needs no more */
+	if (chmod(tmpl, 0755) < 0) {
+		int e = errno;
+		struct ferr ig = FERR_INIT;
+		fs_rm_rf(tmpl, &ig);
+		return ferr_set(err, e, "chmod %s", tmpl);
+	}
 	_cleanup_free_ char *rootfs = path_join(tmpl, "rootfs");
 	_cleanup_free_ char *files = xasprintf("%s/files/sha256", root);
 	int rc = 0;
@@ -40,7 +48,7 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 			rc = ferr_set(err, errno, "open %s", bp);
 			break;
 		}
-		log_info("unpacking layer %zu/%zu %.19s", i + 1, m->n_layers, m->layers[i].digest);
+		store_note(t->events, "unpacking layer %zu/%zu %.19s", i + 1, m->n_layers, m->layers[i].digest);
 		ls.apparent_before = ls.apparent;
 		if (layer_extract(fd, t->cfg->diff_ids[i], rootfd, filesfd, &ls, err) < 0)
 			rc = ferr_wrap(err, "layer %s", m->layers[i].digest);
@@ -51,7 +59,8 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 		_cleanup_free_ char *ip = path_join(tmpl, "info.json");
 		_cleanup_json_ json_t *info = json_pack("{s:s, s:I}", "name", t->name, "pulled", (json_int_t)time(NULL));
 		if (fs_write_atomic(mp, t->mbody, t->mlen, 0644, err) < 0 ||
-			fs_write_atomic(cp, t->cbody, t->clen, 0644, err) < 0 || json_write_atomic(ip, info, 0, err) < 0)
+			fs_write_atomic(cp, t->cbody, t->clen, 0644, err) < 0 || json_write_atomic(ip, info, 0, err) < 0 ||
+			store_usage_record(tmpl, err) < 0)
 			rc = -1;
 	}
 	if (rc == 0) {

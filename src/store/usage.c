@@ -48,9 +48,20 @@ static struct ino_entry *ino_slot(struct ino_set *s, ino_t ino)
 	return &s->v[j];
 }
 
-/* Bytes of a tree, each inode once; inodes recorded in *seen so the caller
- * can tell which are shared (tree_shared). */
-static void tree_usage(int dfd, struct ino_set *seen, uint64_t *size)
+/* What one image uses: the bytes of its tree (each inode once, directories
+ * and symlinks included), and the regular files it may share with other
+ * images (an inode with links outside the tree: its files/ entry, other
+ * trees), by inode. Recorded in images/<hex>/usage when the tree is built,
+ * so that listing reads small files instead of walking every tree. */
+struct usage {
+	uint64_t size;
+	struct usage_ino {
+		uint64_t ino, bytes;
+	} *v;
+	size_t n;
+};
+
+static void tree_walk(int dfd, struct ino_set *seen, uint64_t *size)
 {
 	int fd2 = dup(dfd);
 	if (fd2 < 0)
@@ -71,7 +82,7 @@ static void tree_usage(int dfd, struct ino_set *seen, uint64_t *size)
 			*size += (uint64_t)sb.st_blocks * 512;
 			int c = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (c >= 0) {
-				tree_usage(c, seen, size);
+				tree_walk(c, seen, size);
 				close(c);
 			}
 			continue;
@@ -88,25 +99,109 @@ static void tree_usage(int dfd, struct ino_set *seen, uint64_t *size)
 	closedir(d);
 }
 
-/* The part of a tree other images link too: a file's links beyond this
- * tree's own and its one in files/ belong to other trees. (Identical files
- * inside one image share an inode too, but are not "shared with other
- * images".) */
-static uint64_t tree_shared(const struct ino_set *seen)
+static void usage_walk(int dfd, struct usage *u)
 {
-	uint64_t shared = 0;
-	for (size_t i = 0; i < seen->cap; i++) {
-		const struct ino_entry *ie = &seen->v[i];
-		if (ie->ino && ie->bytes && ie->nlink > (nlink_t)ie->links + 1)
-			shared += ie->bytes;
+	struct ino_set seen = { 0 };
+	memset(u, 0, sizeof *u);
+	tree_walk(dfd, &seen, &u->size);
+	/* the record itself is not part of what the image uses: a walk and
+	 * the record it wrote give the same size */
+	struct stat rec;
+	if (fstatat(dfd, "usage", &rec, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(rec.st_mode) &&
+		u->size >= (uint64_t)rec.st_blocks * 512)
+		u->size -= (uint64_t)rec.st_blocks * 512;
+	for (size_t i = 0; i < seen.cap; i++) {
+		const struct ino_entry *ie = &seen.v[i];
+		if (ie->ino && ie->bytes && ie->nlink > (nlink_t)ie->links) {
+			u->v = xrealloc(u->v, (u->n + 1) * sizeof *u->v);
+			u->v[u->n++] = (struct usage_ino){ (uint64_t)ie->ino, ie->bytes };
+		}
 	}
-	return shared;
+	free(seen.v);
+}
+
+/* The record: magic, size, count, the inode of rootfs/, then (ino, bytes)
+ * pairs; native endian (a store is read on the machine kind that wrote it;
+ * a wrong record is only ignored: the tree is walked instead). Inode
+ * numbers mean something only where they were taken: a tree copied
+ * elsewhere (cp -a, rsync) has a rootfs/ of another inode, and its record
+ * is then ignored too. */
+static const char usage_magic[8] = "FERRYU2";
+
+static uint64_t rootfs_ino(int dfd)
+{
+	struct stat sb;
+	return fstatat(dfd, "rootfs", &sb, AT_SYMLINK_NOFOLLOW) == 0 ? (uint64_t)sb.st_ino : 0;
+}
+
+int store_usage_record(const char *dir, struct ferr *err)
+{
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return ferr_set(err, errno, "open %s", dir);
+	struct usage u;
+	usage_walk(dfd, &u);
+	uint64_t hdr[3] = { u.size, u.n, rootfs_ino(dfd) };
+	size_t len = sizeof usage_magic + sizeof hdr + u.n * sizeof *u.v;
+	_cleanup_free_ char *buf = xmalloc(len);
+	memcpy(buf, usage_magic, sizeof usage_magic);
+	memcpy(buf + sizeof usage_magic, hdr, sizeof hdr);
+	if (u.n)
+		memcpy(buf + sizeof usage_magic + sizeof hdr, u.v, u.n * sizeof *u.v);
+	free(u.v);
+	_cleanup_free_ char *p = path_join(dir, "usage");
+	return fs_write_atomic(p, buf, len, 0644, err);
+}
+
+static int usage_read(const char *dir, int dfd, struct usage *u)
+{
+	memset(u, 0, sizeof *u);
+	_cleanup_free_ char *p = path_join(dir, "usage");
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	struct ferr e = FERR_INIT;
+	if (fs_read_file(p, &buf, &len, &e) < 0)
+		return -1;
+	uint64_t hdr[3];
+	if (len < sizeof usage_magic + sizeof hdr || memcmp(buf, usage_magic, sizeof usage_magic))
+		return -1;
+	memcpy(hdr, buf + sizeof usage_magic, sizeof hdr);
+	if (hdr[1] != (len - sizeof usage_magic - sizeof hdr) / sizeof *u->v ||
+		(len - sizeof usage_magic - sizeof hdr) % sizeof *u->v || hdr[2] != rootfs_ino(dfd))
+		return -1;
+	u->size = hdr[0];
+	u->n = (size_t)hdr[1];
+	u->v = xmalloc((u->n ? u->n : 1) * sizeof *u->v);
+	memcpy(u->v, buf + sizeof usage_magic + sizeof hdr, u->n * sizeof *u->v);
+	return 0;
 }
 
 static void push_row(struct store_image **out, size_t *n, const struct store_image *row)
 {
 	*out = xrealloc(*out, (*n + 1) * sizeof **out);
 	(*out)[(*n)++] = *row;
+}
+
+/* The blobs an image still has in blobs/ (its layers may have been dropped
+ * once its tree was in place): part of what it uses on disk. */
+static uint64_t blob_bytes(const char *root, const char *dir)
+{
+	_cleanup_free_ char *mp = path_join(dir, "manifest.json");
+	_cleanup_free_ char *mb = NULL;
+	size_t ml;
+	struct ferr fe = FERR_INIT;
+	struct image_manifest m;
+	uint64_t bytes = 0;
+	if (fs_read_file(mp, &mb, &ml, &fe) < 0 || image_manifest_parse(mb, ml, NULL, &m, &fe) < 0)
+		return 0;
+	for (size_t i = 0; i < m.n_layers; i++) {
+		_cleanup_free_ char *bp = store_blob_path(root, m.layers[i].digest);
+		struct stat sb;
+		if (stat(bp, &sb) == 0)
+			bytes += (uint64_t)sb.st_blocks * 512;
+	}
+	image_manifest_free(&m);
+	return bytes;
 }
 
 int store_list_root(const char *root, bool ro, struct store_image **out, size_t *n, struct ferr *err)
@@ -123,45 +218,52 @@ int store_list_root(const char *root, bool ro, struct store_image **out, size_t 
 			return 0;
 		return ferr_set(err, errno, "list %s", idir);
 	}
+	/* 1. each image: its record (or a walk of its tree, for trees built
+	 * before records existed), its pull time, its blobs */
+	struct img {
+		char *hex;
+		struct usage u;
+		time_t pulled;
+		uint64_t blobs;
+	} *imgs = NULL;
+	size_t ni = 0;
 	struct dirent *e;
 	while ((errno = 0, e = readdir(d))) {
 		if (strlen(e->d_name) != SHA256_HEX_LEN || !store_is_hex(e->d_name))
 			continue;
-		_cleanup_free_ char *digest = xasprintf("sha256:%s", e->d_name);
 		_cleanup_free_ char *dir = path_join(idir, e->d_name);
-		struct store_image row = { .readonly_store = ro };
+		struct img im = { .hex = xstrdup(e->d_name) };
+		_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0 && usage_read(dir, dfd, &im.u) < 0)
+			usage_walk(dfd, &im.u);
 		_cleanup_free_ char *ip = path_join(dir, "info.json");
 		struct ferr fe = FERR_INIT;
 		_cleanup_json_ json_t *info = json_load_path(ip, &fe);
 		json_t *pt = json_object_get(info, "pulled");
-		row.pulled = json_is_integer(pt) ? (time_t)json_integer_value(pt) : 0;
-		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			struct ino_set seen = { 0 };
-			tree_usage(dfd, &seen, &row.size);
-			row.shared = tree_shared(&seen);
-			free(seen.v);
-			close(dfd);
-		}
-		/* the layer blobs this image keeps in blobs/ */
-		_cleanup_free_ char *mp = path_join(dir, "manifest.json");
-		_cleanup_free_ char *mb = NULL;
-		size_t ml;
-		struct image_manifest m;
-		if (fs_read_file(mp, &mb, &ml, &fe) == 0 && image_manifest_parse(mb, ml, NULL, &m, &fe) == 0) {
-			for (size_t i = 0; i < m.n_layers; i++) {
-				_cleanup_free_ char *bp = store_blob_path(root, m.layers[i].digest);
-				struct stat sb;
-				if (stat(bp, &sb) == 0)
-					row.size += (uint64_t)sb.st_blocks * 512;
-			}
-			image_manifest_free(&m);
-		}
+		im.pulled = json_is_integer(pt) ? (time_t)json_integer_value(pt) : 0;
+		im.blobs = blob_bytes(root, dir);
+		imgs = xrealloc(imgs, (ni + 1) * sizeof *imgs);
+		imgs[ni++] = im;
+	}
+	int rc = errno ? ferr_set(err, errno, "list %s", idir) : 0;
+	/* 2. an inode in two images or more is shared */
+	struct ino_set count = { 0 };
+	for (size_t i = 0; i < ni; i++)
+		for (size_t k = 0; k < imgs[i].u.n; k++)
+			ino_slot(&count, (ino_t)imgs[i].u.v[k].ino)->links++;
+	/* 3. one row per name, or "<none>" */
+	for (size_t i = 0; i < ni; i++) {
+		_cleanup_free_ char *digest = xasprintf("sha256:%s", imgs[i].hex);
+		struct store_image row = { .readonly_store = ro, .pulled = imgs[i].pulled,
+			.size = imgs[i].u.size + imgs[i].blobs };
+		for (size_t k = 0; k < imgs[i].u.n; k++)
+			if (ino_slot(&count, (ino_t)imgs[i].u.v[k].ino)->links > 1)
+				row.shared += imgs[i].u.v[k].bytes;
 		bool any = false;
-		for (size_t i = 0; i < nn; i++)
-			if (!strcmp(names[i].digest, digest)) {
+		for (size_t j = 0; j < nn; j++)
+			if (!strcmp(names[j].digest, digest)) {
 				struct store_image r2 = row;
-				r2.name = xstrdup(names[i].name);
+				r2.name = xstrdup(names[j].name);
 				r2.digest = xstrdup(digest);
 				push_row(out, n, &r2);
 				any = true;
@@ -171,8 +273,11 @@ int store_list_root(const char *root, bool ro, struct store_image **out, size_t 
 			row.digest = xstrdup(digest);
 			push_row(out, n, &row);
 		}
+		free(imgs[i].hex);
+		free(imgs[i].u.v);
 	}
-	int rc = errno ? ferr_set(err, errno, "list %s", idir) : 0;
+	free(count.v);
+	free(imgs);
 	store_names_free(names, nn);
 	return rc;
 }

@@ -119,11 +119,14 @@ docker_auth() { # HOST USER PASSWORD: write docker's config.json as docker login
 	[ "$(grep -c 'GET /v2/.*/blobs/.* noauth$' "$BATS_TEST_TMPDIR/storage.log")" -ge 2 ]
 }
 
-@test "token auth: a plain-http token realm on another host is refused (credentials would go in clear)" {
-	d=$BATS_TEST_TMPDIR/realm
+# A TLS registry (real docker-registry) whose token challenge names REALM;
+# sets REALM_REGISTRY. The realm is never contacted when ferry refuses it.
+realm_registry() {
+	local d=$BATS_TEST_TMPDIR/realm-$2
 	mkdir -p "$d/data"
 	registry_make_certs "$d"
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=t -keyout "$d/token.key" -out "$d/token.crt" 2>/dev/null
+	local port
 	port=$(free_port)
 	cat >"$d/config.yml" <<YML
 version: 0.1
@@ -133,18 +136,26 @@ http:
   addr: 127.0.0.1:$port
   tls: {certificate: $d/server.crt, key: $d/server.key}
 auth:
-  token: {realm: "http://192.0.2.1:9/token", service: ferry-test, issuer: t, rootcertbundle: $d/token.crt}
+  token: {realm: "$1", service: ferry-test, issuer: t, rootcertbundle: $d/token.crt}
 YML
 	local unset=() v
 	for v in $(compgen -e | grep '^REGISTRY' || true); do unset+=(-u "$v"); done
 	env "${unset[@]}" /usr/bin/docker-registry serve "$d/config.yml" >"$d/log" 2>&1 &
-	echo $! >"$BATS_TEST_TMPDIR/realm.pid"
+	echo $! >"$BATS_TEST_TMPDIR/realm-$2.pid"
 	wait_port "$port"
-	mkdir -p "$XDG_CONFIG_HOME/ferry/certs.d/127.0.0.1:$port"
-	cp "$d/ca.crt" "$XDG_CONFIG_HOME/ferry/certs.d/127.0.0.1:$port/ca.crt"
-	docker_auth "127.0.0.1:$port" "$REGISTRY_USER" "$REGISTRY_PASSWORD"
-	run "$FERRY" pull "127.0.0.1:$port/busybox"
-	[ "$status" -eq 1 ]
-	[ "${#lines[@]}" -eq 1 ]
-	[[ "$output" == *"token realm http://192.0.2.1:9/token is plain http"*"--insecure"* ]] || die "$output"
+	REALM_REGISTRY=127.0.0.1:$port
+	mkdir -p "$XDG_CONFIG_HOME/ferry/certs.d/$REALM_REGISTRY"
+	cp "$d/ca.crt" "$XDG_CONFIG_HOME/ferry/certs.d/$REALM_REGISTRY/ca.crt"
+}
+
+@test "token auth: a plain-http token realm on another host is refused (credentials would go in clear)" {
+	# another host, and a name that merely starts like a loopback address
+	for realm in "http://192.0.2.1:9/token" "http://127.0.0.1.example:9/token"; do
+		realm_registry "$realm" "$(echo "$realm" | md5sum | cut -c1-8)"
+		docker_auth "$REALM_REGISTRY" "$REGISTRY_USER" "$REGISTRY_PASSWORD"
+		run "$FERRY" pull "$REALM_REGISTRY/busybox"
+		[ "$status" -eq 1 ]
+		[ "${#lines[@]}" -eq 1 ]
+		[[ "$output" == *"token realm $realm is plain http"*"--insecure"* ]] || die "$output"
+	done
 }

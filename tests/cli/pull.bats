@@ -43,6 +43,23 @@ setup() {
 
 teardown() {
 	if [ -f "$BATS_TEST_TMPDIR/proxy.pid" ]; then kill "$(cat "$BATS_TEST_TMPDIR/proxy.pid")" 2>/dev/null || true; fi
+	undo_readonly
+}
+
+# Make a directory of the store refuse writes: a read-only bind mount as
+# root (whom modes do not stop), mode 0500 otherwise. undo_readonly reverts.
+make_readonly() {
+	RO_DIR=$1
+	if is_root; then
+		mount --bind "$RO_DIR" "$RO_DIR" && mount -o remount,ro,bind "$RO_DIR" "$RO_DIR"
+	else
+		chmod 0500 "$RO_DIR"
+	fi
+}
+undo_readonly() {
+	[ -n "${RO_DIR:-}" ] || return 0
+	if is_root; then umount "$RO_DIR" 2>/dev/null || true; else chmod 0755 "$RO_DIR"; fi
+	RO_DIR=
 }
 
 busybox_sha() { sha256sum "$FERRY_TEST_IMAGES/../test-images/busybox" >/dev/null 2>&1; sha256sum /bin/busybox | cut -c1-64; }
@@ -70,6 +87,24 @@ store_names() { "$FERRY" images --json | jq -r '.[].name' | sort; }
 	[ "$(sha256sum "$r/bin/busybox" | cut -c1-64)" = "$(busybox_sha)" ]
 	[ "$(readlink "$r/bin/ls")" = /bin/busybox ]
 	[ "$(store_names)" = "$REGISTRY/busybox:latest" ]
+}
+
+@test "pull: system trust anchors are read from the hashed directory (SSL_CERT_DIR), lazily" {
+	# a hashed certificate directory holding only the test CA, as
+	# /etc/ssl/certs holds the system's: ferry verifies with it, no certs.d
+	d=$BATS_TEST_TMPDIR/certs
+	mkdir -p "$d"
+	cp "$REGISTRY_CA" "$d/test-ca.pem"
+	ln -s test-ca.pem "$d/$(openssl x509 -hash -noout -in "$REGISTRY_CA").0"
+	SSL_CERT_DIR=$d run "$FERRY" pull "$REGISTRY/busybox"
+	[ "$status" -eq 0 ] || die "$output"
+	[[ "$output" =~ ^sha256: ]]
+	# and without the link, the same CA file is not found: a directory, not a bundle
+	rm "$d"/*.0
+	rm -rf "$FERRY_HOME"
+	SSL_CERT_DIR=$d run "$FERRY" pull "$REGISTRY/busybox"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"certs.d"* ]]
 }
 
 @test "pull: --insecure accepts an unverified certificate for that pull only" {
@@ -106,6 +141,19 @@ store_names() { "$FERRY" images --json | jq -r '.[].name' | sort; }
 	run "$FERRY" pull "$REGISTRY/busybox@sha256:$(printf '0%.0s' $(seq 64))"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"HTTP 404"* ]]
+}
+
+@test "pull: the progress bar is drawn by the CLI on a terminal, never with -q or without a terminal" {
+	command -v script >/dev/null || skip "script(1) (util-linux) is not installed"
+	script -qec "$FERRY pull --insecure $HTTP_REGISTRY/busybox" /dev/null >"$BATS_TEST_TMPDIR/tty.out"
+	tr '\r' '\n' <"$BATS_TEST_TMPDIR/tty.out" | grep -q 'downloading.*100%' || die "no bar: $(cat -v "$BATS_TEST_TMPDIR/tty.out")"
+	rm -rf "$FERRY_HOME"
+	script -qec "$FERRY pull -q --insecure $HTTP_REGISTRY/busybox" /dev/null >"$BATS_TEST_TMPDIR/tty-q.out"
+	! grep -q downloading "$BATS_TEST_TMPDIR/tty-q.out"
+	rm -rf "$FERRY_HOME"
+	run "$FERRY" pull --insecure "$HTTP_REGISTRY/busybox"
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
 }
 
 @test "pull: a warm pull asks the registry once and downloads nothing" {
@@ -341,6 +389,42 @@ PY
 	[ "$output" = "[]" ]
 }
 
+@test "rm: a reference that cannot be removed is an error, never 'removed'" {
+	"$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/busybox" >/dev/null
+	refdir=$(dirname "$(find "$FERRY_HOME/refs" -type f | head -1)")
+	make_readonly "$refdir"
+	run "$FERRY" rm "oci:$FERRY_TEST_IMAGES/busybox"
+	undo_readonly
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"rm oci:$FERRY_TEST_IMAGES/busybox: remove $refdir/latest"* ]] || die "$output"
+	[[ "$output" != *removed* ]]
+	[ "$("$FERRY" images --json | jq length)" -eq 1 ]
+}
+
+@test "prune: an image it cannot remove is reported, and prune fails" {
+	"$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/busybox" >/dev/null
+	rm -rf "$FERRY_HOME/refs/oci" # the image is now unnamed: prune's to remove
+	make_readonly "$FERRY_HOME/images"
+	run "$FERRY" prune
+	undo_readonly
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"prune: remove $FERRY_HOME/images/"* ]] || die "$output"
+	run "$FERRY" prune
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A "$FERRY_HOME/images")" ]
+}
+
+@test "images: a store that cannot be listed fails with the reason, not an empty list" {
+	mkdir -p "$BATS_TEST_TMPDIR/ro"
+	touch "$BATS_TEST_TMPDIR/ro/images"
+	FERRY_STORE_PATH=$BATS_TEST_TMPDIR/ro run "$FERRY" images --json
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"list $BATS_TEST_TMPDIR/ro/images: Not a directory"* ]] || die "$output"
+}
+
 @test "pull: bad references are usage errors in one line" {
 	run "$FERRY" pull "UPPER/case"
 	[ "$status" -eq 1 ]
@@ -386,6 +470,56 @@ PY
 	[ "$status" -eq 0 ]
 	[[ "$(echo "$output" | jq -r .rootfs)" == "$shared/"* ]]
 	chmod -R u+w "$shared"
+}
+
+@test "images: sizes come from the record written at unpack; a tree without one is walked, same result" {
+	"$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/busybox" >/dev/null
+	"$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/layered" >/dev/null
+	for d in "$FERRY_HOME"/images/*; do [ -s "$d/usage" ] || die "no usage record in $d"; done
+	recorded=$("$FERRY" images --json | jq -c 'sort_by(.name) | map([.name, .size, .shared])')
+	[ "$(echo "$recorded" | jq '[.[][2]] | min')" -gt 0 ] # layered is busybox plus a layer: they share
+	# a copy of the store (other inodes): its records are not trusted, the trees are walked
+	cp -a "$FERRY_HOME" "$BATS_TEST_TMPDIR/copy"
+	copied=$(FERRY_HOME=$BATS_TEST_TMPDIR/copy "$FERRY" images --json | jq -c 'sort_by(.name) | map([.name, .size, .shared])')
+	[ "$recorded" = "$copied" ] || die "recorded $recorded, in the copy $copied"
+	rm "$FERRY_HOME"/images/*/usage
+	walked=$("$FERRY" images --json | jq -c 'sort_by(.name) | map([.name, .size, .shared])')
+	[ "$recorded" = "$walked" ] || die "recorded $recorded, walked $walked"
+}
+
+layer_blobs() { # DIGEST: the layer blob paths of a stored image
+	jq -r '.layers[].digest' "$FERRY_HOME/images/${1#sha256:}/manifest.json" | sed "s|^sha256:|$FERRY_HOME/blobs/sha256/|"
+}
+
+@test "pull: layer blobs are dropped once the tree is in place, unless kept; a later image sharing one fetches it again" {
+	d=$("$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/busybox")
+	for b in $(layer_blobs "$d"); do [ ! -e "$b" ] || die "layer kept: $b"; done
+	cfg=$(jq -r .config.digest "$FERRY_HOME/images/${d#sha256:}/manifest.json")
+	[ -f "$FERRY_HOME/blobs/sha256/${cfg#sha256:}" ]
+	[ -f "$FERRY_HOME/blobs/sha256/${d#sha256:}" ]
+	# what images shows is what is on disk: the tree (its layers are gone)
+	size=$("$FERRY" images --json | jq '.[0].size')
+	[ "$size" -le "$(du -sxB1 "$FERRY_HOME" | cut -f1)" ]
+	# layered shares busybox's layer: it is fetched again from the source
+	d2=$("$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/layered")
+	r=$("$FERRY" inspect --json "oci:$FERRY_TEST_IMAGES/layered" | jq -r .rootfs)
+	[ -x "$r/bin/busybox" ]
+	for b in $(layer_blobs "$d2"); do [ ! -e "$b" ]; done
+	# kept when asked, per pull or for all
+	rm -rf "$FERRY_HOME"
+	d=$("$FERRY" -q pull --keep-layers "oci:$FERRY_TEST_IMAGES/busybox")
+	for b in $(layer_blobs "$d"); do [ -f "$b" ] || die "layer not kept: $b"; done
+	rm -rf "$FERRY_HOME"
+	d=$(FERRY_KEEP_LAYERS=1 "$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/busybox")
+	for b in $(layer_blobs "$d"); do [ -f "$b" ]; done
+	kept=$("$FERRY" images --json | jq '.[0].size')
+	# prune keeps them where layers are kept, and drops them otherwise
+	FERRY_KEEP_LAYERS=1 "$FERRY" prune >/dev/null
+	for b in $(layer_blobs "$d"); do [ -f "$b" ]; done
+	"$FERRY" prune >/dev/null
+	for b in $(layer_blobs "$d"); do [ ! -e "$b" ]; done
+	[ "$("$FERRY" images --json | jq '.[0].size')" -lt "$kept" ]
+	[ "$(store_names)" = "oci:$FERRY_TEST_IMAGES/busybox:latest" ]
 }
 
 @test "images and inspect: human output names the image, its size and layers" {

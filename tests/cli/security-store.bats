@@ -267,3 +267,23 @@ PY
 	[ "$(head -c 4 "$f")" = head ]
 	[ "$(dd if="$f" bs=1 skip=$((512 * 1024 * 1024)) count=4 status=none)" = tail ]
 }
+
+@test "store: a store its owner opens (chmod 755 of the root) serves another user read-only" {
+	need_root
+	shared_dir
+	FERRY_HOME=$SHARED/site "$FERRY" -q pull "oci:$FERRY_TEST_IMAGES/busybox" >/dev/null
+	chmod 0755 "$SHARED/site"
+	mkdir "$SHARED/own"
+	chown "$FERRY_TEST_USER:" "$SHARED/own"
+	run as "$FERRY_TEST_USER" FERRY_HOME="$SHARED/own/store" FERRY_STORE_PATH="$SHARED/site" \
+		"$FERRY" inspect --json "oci:$FERRY_TEST_IMAGES/busybox"
+	[ "$status" -eq 0 ] || die "$output"
+	r=$(echo "$output" | jq -r .rootfs)
+	[[ "$r" == "$SHARED/site/"* ]]
+	run as "$FERRY_TEST_USER" test -x "$r/bin/busybox"
+	[ "$status" -eq 0 ]
+	run as "$FERRY_TEST_USER" sh -c "echo x > '$r/bin/busybox'"
+	[ "$status" -ne 0 ]
+	# the site's store was only read
+	[ "$(stat -c %a "$SHARED/site")" = 755 ]
+}
