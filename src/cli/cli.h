@@ -5,6 +5,8 @@
 #include <stdbool.h>
 
 #include "base/err.h"
+#include "base/progress.h"
+#include "image/image.h"
 
 /* Exit codes (DESIGN.md): the command's own status for run/exec/app launch;
  * 125 when ferry fails before the command starts. */
@@ -34,6 +36,16 @@ int cli_help(const struct cli_command *cmd);
 const struct cli_command *cli_find(const char *name);
 /* True if arg is -h or --help. */
 bool cli_is_help(const char *arg);
+/* The progress bar and notes of a pull (cmd_pull.c): `ferry pull` and the
+ * pull `ferry exec` makes of an image not yet stored draw the same. */
+struct cli_pull_bar {
+	struct progress p;
+	bool drawing;
+	uint64_t shown;
+	struct pull_events events; /* hand &events to the library */
+};
+void cli_pull_bar_init(struct cli_pull_bar *b);
+
 /* Shared --json flag state for listing and inspect commands. */
 extern bool cli_json;
 

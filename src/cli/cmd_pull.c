@@ -37,15 +37,9 @@ static void opt_reset(void)
 }
 
 /* The library reports; the CLI draws (on a terminal, unless -q). */
-struct pull_bar {
-	struct progress p;
-	bool drawing;
-	uint64_t shown;
-};
-
 static void pull_progress(void *arg, const char *what, uint64_t done, uint64_t total, bool finished)
 {
-	struct pull_bar *b = arg;
+	struct cli_pull_bar *b = arg;
 	if (!b->drawing) {
 		progress_start(&b->p, what, total);
 		b->drawing = true;
@@ -66,14 +60,20 @@ static void pull_note(void *arg, const char *msg)
 	log_info("%s", msg);
 }
 
+void cli_pull_bar_init(struct cli_pull_bar *b)
+{
+	memset(b, 0, sizeof *b);
+	b->events = (struct pull_events){ .progress = pull_progress, .note = pull_note, .arg = b };
+}
+
 static int pull_main(int argc, char **argv)
 {
 	static const struct option lo[] = { { "platform", required_argument, 0, 'p' },
 		{ "insecure", no_argument, 0, 'k' }, { "quiet", no_argument, 0, 'q' },
 		{ "max-image-size", required_argument, 0, 'M' }, { "keep-layers", no_argument, 0, 'K' }, { 0, 0, 0, 0 } };
-	struct pull_bar bar = { 0 };
-	const struct pull_events events = { .progress = pull_progress, .note = pull_note, .arg = &bar };
-	struct pull_opts o = { .events = &events };
+	struct cli_pull_bar bar;
+	cli_pull_bar_init(&bar);
+	struct pull_opts o = { .events = &bar.events };
 	opt_reset();
 	int c;
 	while ((c = getopt_long(argc, argv, "+q", lo, NULL)) != -1) {

@@ -226,7 +226,9 @@ static int run_main(enum mode mode, const char *cmd, int argc, char **argv)
 	}
 	struct ferr err = FERR_INIT;
 	struct run_image r;
-	if (runtime_resolve_image(image, o.no_pull, &r, &err) < 0) {
+	struct cli_pull_bar bar;
+	cli_pull_bar_init(&bar);
+	if (runtime_resolve_image(image, o.no_pull, &bar.events, &r, &err) < 0) {
 		opts_free(&o);
 		return cli_fail(&err, EXIT_PRESTART);
 	}

@@ -62,7 +62,8 @@ static int dir_hint(const char *image, struct ferr *err)
  *     directory is taken as oci:DIR, pulled into the store);
  *   a reference stored in FERRY_STORE_PATH or FERRY_HOME → its tree;
  *   otherwise pull it (unless --no-pull) and use the stored tree. */
-int runtime_resolve_image(const char *image, bool no_pull, struct run_image *r, struct ferr *err)
+int runtime_resolve_image(const char *image, bool no_pull, const struct pull_events *events, struct run_image *r,
+			  struct ferr *err)
 {
 	memset(r, 0, sizeof *r);
 	_cleanup_free_ char *layout_ref = NULL;
@@ -86,7 +87,7 @@ int runtime_resolve_image(const char *image, bool no_pull, struct run_image *r, 
 	int rc = store_resolve(st, image, &info, err);
 	if (rc < 0 && err->code == FERR_NOTFOUND && !no_pull) {
 		ferr_clear(err);
-		struct pull_opts o = {0};
+		struct pull_opts o = { .events = events };
 		_cleanup_free_ char *digest = NULL;
 		rc = store_pull(st, image, &o, &digest, err);
 		if (rc == 0)

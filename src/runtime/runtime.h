@@ -91,7 +91,10 @@ struct run_image {
  *   otherwise pulled into the store (FERR_NOTFOUND with a hint if no_pull).
  * A bare name is never a directory of the current directory (the hint
  * says "./NAME" when one exists). */
-int runtime_resolve_image(const char *image, bool no_pull, struct run_image *out, struct ferr *err);
+struct pull_events;
+/* events (may be NULL): progress and notes of a pull it makes. */
+int runtime_resolve_image(const char *image, bool no_pull, const struct pull_events *events, struct run_image *out,
+			  struct ferr *err);
 void runtime_image_free(struct run_image *img);
 
 /* `run` semantics (OCI/docker): ENTRYPOINT (or `entrypoint` when non-NULL;

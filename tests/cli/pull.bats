@@ -156,6 +156,15 @@ store_names() { "$FERRY" images --json | jq -r '.[].name' | sort; }
 	[[ "$output" =~ ^sha256:[0-9a-f]{64}$ ]]
 }
 
+@test "exec: the pull it makes of an image not yet stored draws the same bar on a terminal" {
+	command -v script >/dev/null || skip "script(1) (util-linux) is not installed"
+	registry_trust
+	cd "$BATS_TEST_TMPDIR"
+	script -qec "$FERRY exec $REGISTRY/busybox:latest /bin/busybox echo ran-it" /dev/null >"$BATS_TEST_TMPDIR/tty.out"
+	tr '\r' '\n' <"$BATS_TEST_TMPDIR/tty.out" | grep -q 'downloading.*100%' || die "no bar: $(cat -v "$BATS_TEST_TMPDIR/tty.out")"
+	grep -q ran-it "$BATS_TEST_TMPDIR/tty.out"
+}
+
 @test "pull: a warm pull asks the registry once and downloads nothing" {
 	registry_trust
 	first=$("$FERRY" pull "$REGISTRY/busybox:latest")

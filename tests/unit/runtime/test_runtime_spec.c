@@ -152,7 +152,7 @@ static int load_dir_config(const char *text, struct image_config *cfg, struct fe
 	fclose(f);
 	char *abs = xasprintf("%s", dir);
 	struct run_image img;
-	int r = runtime_resolve_image(abs, true, &img, err);
+	int r = runtime_resolve_image(abs, true, NULL, &img, err);
 	memset(cfg, 0, sizeof *cfg);
 	if (r == 0) {
 		assert_true(img.have_config);
@@ -312,13 +312,13 @@ static void test_resolve_paths(void **state)
 	(void)state;
 	struct run_image img;
 	struct ferr err = FERR_INIT;
-	assert_int_equal(runtime_resolve_image("/nonexistent/ferry-image", true, &img, &err), -1);
+	assert_int_equal(runtime_resolve_image("/nonexistent/ferry-image", true, NULL, &img, &err), -1);
 	assert_int_equal(err.code, FERR_NOTFOUND);
 
 	char dir[] = "/tmp/ferry-resolve-XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	ferr_clear(&err);
-	assert_int_equal(runtime_resolve_image(dir, true, &img, &err), 0);
+	assert_int_equal(runtime_resolve_image(dir, true, NULL, &img, &err), 0);
 	assert_string_equal(img.rootfs, dir);
 	assert_false(img.have_config);
 	runtime_image_free(&img);
@@ -330,7 +330,7 @@ static void test_resolve_paths(void **state)
 	assert_non_null(f);
 	fputs("{\"config\":{\"Cmd\":[\"/bin/sh\"],\"WorkingDir\":\"/srv\"}}", f);
 	fclose(f);
-	assert_int_equal(runtime_resolve_image(dir, true, &img, &err), 0);
+	assert_int_equal(runtime_resolve_image(dir, true, NULL, &img, &err), 0);
 	assert_string_equal(img.rootfs, sub);
 	assert_true(img.have_config);
 	assert_string_equal(img.config.cmd[0], "/bin/sh");
