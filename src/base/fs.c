@@ -218,39 +218,3 @@ int fs_rm_rf(const char *path, struct ferr *err)
 		return ferr_wrap(err, "remove %s", path);
 	return 0;
 }
-
-static int du_at(int atfd, const char *name, unsigned long long *bytes, struct ferr *err)
-{
-	struct stat st;
-	if (fstatat(atfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return ferr_set(err, errno, "stat %s", name);
-	*bytes += (unsigned long long)st.st_blocks * 512ULL / (st.st_nlink > 1 && !S_ISDIR(st.st_mode) ? st.st_nlink : 1);
-	if (!S_ISDIR(st.st_mode))
-		return 0;
-	int fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return ferr_set(err, errno, "open %s", name);
-	_cleanup_closedir_ DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return ferr_set(err, errno, "opendir %s", name);
-	}
-	struct dirent *e;
-	while ((errno = 0, e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (du_at(dirfd(d), e->d_name, bytes, err) < 0)
-			return ferr_wrap(err, "%s", name);
-	}
-	if (errno)
-		return ferr_set(err, errno, "readdir %s", name);
-	return 0;
-}
-
-int fs_du(const char *path, unsigned long long *bytes, struct ferr *err)
-{
-	/* Hardlinked files are counted as blocks / nlink: the share of the
-	 * inode this tree owns, which is what "size shared" reporting needs. */
-	*bytes = 0;
-	return du_at(AT_FDCWD, path, bytes, err);
-}

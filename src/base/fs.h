@@ -26,10 +26,5 @@ int fs_rm_rf(const char *path, struct ferr *err);
 int fs_rm_rf_at(int dirfd, const char *name, struct ferr *err);
 bool fs_exists(const char *path);
 bool fs_is_dir(const char *path);
-/* Disk usage in bytes (allocated blocks) of a tree. A file with N hard
- * links counts 1/N of its blocks per link met, so an inode linked twice
- * inside the tree counts once, and one shared with a tree elsewhere (the
- * store's files/) counts as this tree's share. Symlinks are not followed. */
-int fs_du(const char *path, unsigned long long *bytes, struct ferr *err);
 /* fsync a directory so a rename inside it is durable. */
 int fs_fsync_dir(const char *path, struct ferr *err);

@@ -310,48 +310,6 @@ static void test_exists_is_dir(void **state)
 	assert_false(fs_exists("/nonexistent/ferry"));
 }
 
-static unsigned long long blocks_of(const char *p)
-{
-	struct stat st;
-	assert_int_equal(lstat(p, &st), 0);
-	return (unsigned long long)st.st_blocks * 512ULL;
-}
-
-static void test_du(void **state)
-{
-	const char *t = *state;
-	struct ferr err = FERR_INIT;
-	_cleanup_free_ char *tree = xasprintf("%s/du", t);
-	_cleanup_free_ char *sub = xasprintf("%s/du/sub", t);
-	_cleanup_free_ char *a = xasprintf("%s/du/a", t);
-	_cleanup_free_ char *a2 = xasprintf("%s/du/sub/a2", t);
-	_cleanup_free_ char *b = xasprintf("%s/du/b", t);
-	_cleanup_free_ char *outb = xasprintf("%s/b-outside", t);
-	assert_int_equal(fs_mkdir_p(sub, 0755, &err), 0);
-	size_t n = 64 * 1024;
-	_cleanup_free_ char *data = xcalloc(1, n);
-	memset(data, 'x', n);
-	assert_int_equal(fs_write_atomic(a, data, n, 0644, &err), 0);
-	assert_int_equal(fs_write_atomic(b, data, n, 0644, &err), 0);
-	/* a is linked twice inside the tree: counted once. */
-	assert_int_equal(link(a, a2), 0);
-	unsigned long long dirs = blocks_of(tree) + blocks_of(sub);
-	unsigned long long fa = blocks_of(a), fb = blocks_of(b);
-	unsigned long long got = 0;
-	assert_int_equal(fs_du(tree, &got, &err), 0);
-	assert_int_equal(got, dirs + fa + fb);
-	/* b shares its inode with a file outside the tree: the tree owns half. */
-	assert_int_equal(link(b, outb), 0);
-	assert_int_equal(fs_du(tree, &got, &err), 0);
-	assert_int_equal(got, dirs + fa + fb / 2);
-	/* A single file. */
-	assert_int_equal(fs_du(outb, &got, &err), 0);
-	assert_int_equal(got, fb / 2);
-	_cleanup_free_ char *missing = xasprintf("%s/missing", t);
-	assert_true(fs_du(missing, &got, &err) < 0);
-	assert_int_equal(err.errnum, ENOENT);
-}
-
 static void test_fsync_dir(void **state)
 {
 	const char *t = *state;
@@ -383,7 +341,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_mkdir_p), T(test_write_atomic),       T(test_read_file),
 		T(test_rm_rf),   T(test_rm_rf_unprivileged), T(test_exists_is_dir),
-		T(test_du),      T(test_fsync_dir),          T(test_rm_rf_at),
+		T(test_fsync_dir),          T(test_rm_rf_at),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
