@@ -108,6 +108,9 @@ struct pull_events {
 	void *arg;
 };
 
+/* Hand a note to ev's callback, or to the log when there is none. */
+void pull_events_note(const struct pull_events *ev, const char *fmt, ...) FERR_PRINTF(2, 3);
+
 struct pull_opts {
 	const char *platform; /* "os/arch[/variant]" or NULL for the host's */
 	bool insecure;        /* plain HTTP / unverified TLS for this pull's registry */

@@ -27,15 +27,15 @@
 #include "base/str.h"
 #include "image/registry_int.h"
 
-void registry_note(const struct registry *r, const char *fmt, ...)
+void pull_events_note(const struct pull_events *ev, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	if (r->events && r->events->note)
-		r->events->note(r->events->arg, line);
+	if (ev && ev->note)
+		ev->note(ev->arg, line);
 	else
 		log_info("%s", line);
 }
@@ -127,7 +127,7 @@ int registry_resolve(struct registry *r, const char *reference, char **digest, s
 		resp_free(&resp);
 		if (i + 1 < r->n_eps) { /* the last endpoint (the registry itself) says why */
 			char buf[FERR_MSG_MAX];
-			registry_note(r, "mirror %s: %s; trying the next", ep->host, ferr_str(err, buf, sizeof buf));
+			pull_events_note(r->events, "mirror %s: %s; trying the next", ep->host, ferr_str(err, buf, sizeof buf));
 			ferr_clear(err);
 		}
 	}

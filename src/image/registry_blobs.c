@@ -227,7 +227,7 @@ static void xfer_done(struct xfer *x, CURLM *m, CURLcode c)
 		return xfer_fail(x, FERR_INTEGRITY, "larger than the manifest says", NULL);
 	if (transient && x->attempts < MAX_ATTEMPTS) {
 		long ms = http_retry_delay_ms(x->retry_after, x->attempts - 1);
-		registry_note(x->r, "%s: blob %.19s: %s, retrying in %.1f s", ep->host, x->b->digest,
+		pull_events_note(x->r->events, "%s: blob %.19s: %s, retrying in %.1f s", ep->host, x->b->digest,
 			c == CURLE_OK ? "server busy" : (x->errbuf[0] ? x->errbuf : curl_easy_strerror(c)), (double)ms / 1000);
 		x->not_before_ms = now_ms() + ms;
 		return;

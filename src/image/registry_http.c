@@ -223,7 +223,7 @@ int http_get(struct registry *r, struct endpoint *ep, const char *method, const 
 			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &out->status);
 			if (http_transient_status(out->status) && attempt + 1 < MAX_ATTEMPTS) {
 				long ms = http_retry_delay_ms(out->retry_after, attempt);
-				registry_note(r, "%s: HTTP %ld, retrying in %.1f s", ep->host, out->status, (double)ms / 1000);
+				pull_events_note(r->events, "%s: HTTP %ld, retrying in %.1f s", ep->host, out->status, (double)ms / 1000);
 				sleep_ms(ms);
 				continue;
 			}
@@ -233,7 +233,7 @@ int http_get(struct registry *r, struct endpoint *ep, const char *method, const 
 			return ferr_setc(err, FERR_INVALID, 0, "%s: response too large", url);
 		if (http_transient_curl(c) && attempt + 1 < MAX_ATTEMPTS) {
 			long ms = http_retry_delay_ms(NULL, attempt);
-			registry_note(r, "%s: %s, retrying in %.1f s", ep->host, errbuf[0] ? errbuf : curl_easy_strerror(c),
+			pull_events_note(r->events, "%s: %s, retrying in %.1f s", ep->host, errbuf[0] ? errbuf : curl_easy_strerror(c),
 				(double)ms / 1000);
 			sleep_ms(ms);
 			continue;

@@ -80,4 +80,3 @@ int auth_answer_401(struct registry *r, struct endpoint *ep, const struct resp *
 int auth_fetch_token(struct registry *r, struct endpoint *ep, const char *challenge, const char *scope,
 	const char *userpwd, struct ferr *err);
 /* A report of the pull's progress or a note, through pull_opts.events. */
-void registry_note(const struct registry *r, const char *fmt, ...) FERR_PRINTF(2, 3);

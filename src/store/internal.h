@@ -40,7 +40,6 @@ char **store_roots(const struct store *st);
 bool store_keep_layers(const struct pull_opts *o);
 /* A note for the user (waiting for another pull, unpacking): to ev's note
  * callback when there is one, else the log (-v). */
-void store_note(const struct pull_events *ev, const char *fmt, ...) FERR_PRINTF(2, 3);
 
 /* ---- lock.c ---- */
 #define STORE_LOCK_NONE (-2) /* the file system has no locks: go on without */

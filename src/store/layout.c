@@ -190,19 +190,6 @@ void store_close(struct store *st)
 	free(st);
 }
 
-void store_note(const struct pull_events *ev, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	if (ev && ev->note)
-		ev->note(ev->arg, line);
-	else
-		log_info("%s", line);
-}
-
 bool store_keep_layers(const struct pull_opts *o)
 {
 	if (o && o->keep_layers)

@@ -39,7 +39,7 @@ int store_lock_take(const char *root, const char *name, int op, const char *wait
 		if (try_only)
 			return STORE_LOCK_BUSY;
 		if (waiting_for)
-			store_note(ev, "waiting for another ferry %s", waiting_for);
+			pull_events_note(ev, "waiting for another ferry %s", waiting_for);
 		while ((r = flock(fd, op)) < 0 && errno == EINTR)
 			;
 	}

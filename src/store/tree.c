@@ -48,7 +48,7 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 			rc = ferr_set(err, errno, "open %s", bp);
 			break;
 		}
-		store_note(t->events, "unpacking layer %zu/%zu %.19s", i + 1, m->n_layers, m->layers[i].digest);
+		pull_events_note(t->events, "unpacking layer %zu/%zu %.19s", i + 1, m->n_layers, m->layers[i].digest);
 		ls.apparent_before = ls.apparent;
 		if (layer_extract(fd, t->cfg->diff_ids[i], rootfd, filesfd, &ls, err) < 0)
 			rc = ferr_wrap(err, "layer %s", m->layers[i].digest);
