@@ -13,10 +13,7 @@
 /* Small helpers the rules share. */
 static inline bool str_in_list(const char *s, char **v)
 {
-	for (; v && *v; v++)
-		if (!strcmp(*v, s))
-			return true;
-	return false;
+	return strv_contains(v, s);
 }
 
 static inline size_t count_in(const char *s, char **v)

@@ -156,6 +156,14 @@ void strv_push(char ***v, const char *s)
 	(*v)[n + 1] = NULL;
 }
 
+bool strv_contains(char *const *v, const char *s)
+{
+	for (; v && *v; v++)
+		if (!strcmp(*v, s))
+			return true;
+	return false;
+}
+
 void strv_free(char **v)
 {
 	if (!v)

@@ -41,4 +41,6 @@ bool str_ends_with(const char *s, const char *suffix);
 /* NULL-terminated string vectors. */
 size_t strv_len(char *const *v);
 void strv_push(char ***v, const char *s);
+/* Whether the NULL-terminated v (may be NULL) holds s. */
+bool strv_contains(char *const *v, const char *s);
 void strv_free(char **v);

@@ -120,6 +120,21 @@ static void drop_layers(const char *root, const struct image_manifest *m)
 	}
 }
 
+int store_drop_layers(struct store *st, const char *manifest_digest, struct ferr *err)
+{
+	if (store_keep_layers(NULL))
+		return 0;
+	_cleanup_free_ char *body = NULL;
+	size_t len = 0;
+	struct image_manifest m;
+	if (store_blob_read(st->home, manifest_digest, &body, &len, err) < 0 ||
+	    image_manifest_parse(body, len, NULL, &m, err) < 0)
+		return ferr_wrap(err, "drop the layers of %.19s", manifest_digest);
+	drop_layers(st->home, &m);
+	image_manifest_free(&m);
+	return 0;
+}
+
 static int pull(struct store *st, const struct image_ref *ref, const struct pull_opts *o, char **out,
 	struct ferr *err)
 {

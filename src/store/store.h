@@ -31,6 +31,13 @@ const char *store_home(const struct store *st);
 int store_pull(struct store *st, const char *ref, const struct pull_opts *o, char **manifest_digest_out,
 	struct ferr *err);
 
+/* Drop the layer blobs of a stored image whose tree is in place (what a
+ * pull does at its end unless layers are kept): for a caller that pulled
+ * several images with keep_layers, so that images sharing a base fetch
+ * it once, and then lets them go. Layers another pull holds stay (prune
+ * takes them later); FERRY_KEEP_LAYERS=1 keeps them all. */
+int store_drop_layers(struct store *st, const char *manifest_digest, struct ferr *err);
+
 struct image_info {
 	char *name;            /* "registry/repo:tag" as resolved */
 	char *manifest_digest; /* "sha256:..." */

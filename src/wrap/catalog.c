@@ -17,8 +17,10 @@
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "base/path.h"
 #include "base/str.h"
+#include "store/store.h"
 #include "wrap/internal.h"
 
 struct cat_app {
@@ -314,6 +316,12 @@ int catalog_sync(const struct catalog_sync_opts *o, struct catalog_sync_stats *s
 		return -1;
 	}
 	stats->apps = cat.n;
+	/* Every image's layers stay until the whole catalog is in: apps on one
+	 * base then download it once. They are dropped at the end (below). */
+	struct pull_opts pull = o->pull;
+	bool drop = !pull.keep_layers;
+	pull.keep_layers = true;
+	char **pulled = NULL;
 	for (size_t i = 0; i < cat.n; i++) {
 		struct cat_app *a = &cat.apps[i];
 		_cleanup_free_ char *label = xasprintf("%s/%s", a->tool, a->version);
@@ -325,7 +333,7 @@ int catalog_sync(const struct catalog_sync_opts *o, struct catalog_sync_stats *s
 		} else {
 			struct wrap_opts w = {
 				.image = a->image, .prefix = o->prefix, .format = o->format, .offline = o->offline,
-				.pull = o->pull, .categories = a->categories, .execs = a->execs,
+				.pull = pull, .categories = a->categories, .execs = a->execs,
 				.builddate = a->builddate, .tool = a->tool, .version = a->version, .from_catalog = true,
 				.defer_index = true,
 			};
@@ -339,10 +347,23 @@ int catalog_sync(const struct catalog_sync_opts *o, struct catalog_sync_stats *s
 		} else {
 			stats->synced++;
 		}
+		if (rc == 0 && res.digest && !strv_contains(pulled, res.digest))
+			strv_push(&pulled, res.digest);
 		if (o->report)
 			o->report(o->report_arg, label, rc < 0 ? NULL : &res, rc < 0 ? &e : NULL);
 		wrap_result_free(&res);
 	}
+	if (drop && pulled && !o->offline) {
+		struct store *st = NULL;
+		struct ferr e = FERR_INIT;
+		if (store_open(&st, &e) == 0) {
+			for (size_t i = 0; pulled[i]; i++)
+				if (store_drop_layers(st, pulled[i], &e) < 0)
+					log_debug("%s", e.msg); /* prune drops what is left */
+			store_close(st);
+		}
+	}
+	strv_free(pulled);
 	int rc = 0;
 	if (o->prune) {
 		struct prune_ctx p = {&cat, NULL};

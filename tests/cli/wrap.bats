@@ -407,6 +407,8 @@ JSON
 	n0=$(grep -c "\"GET /v2/[^ ]*/blobs/$layer " "$REGISTRY_LOG" || true)
 	"$FERRY" catalog sync cat.json --prefix "$D" >/dev/null
 	[ "$(grep -c "\"GET /v2/[^ ]*/blobs/$layer " "$REGISTRY_LOG")" -eq $((n0 + 1)) ]
+	# kept while the catalog synced, dropped once all its trees were in
+	[ ! -e "$FERRY_HOME/blobs/sha256/${layer#sha256:}" ]
 }
 
 @test "catalog sync: --prune removes apps that left the catalog, and only those" {
