@@ -121,10 +121,10 @@ static bool expand(const char *line, const struct dopts *o, char ***refs)
 		if (fnmatch(pattern, *t, 0) == 0)
 			strv_push(&match, *t);
 	size_t n = strv_len(match);
-	if (n > 1)
+	if (match && n > 1)
 		qsort(match, n, sizeof *match, by_version);
 	size_t from = o->max_tags > 0 && n > (size_t)o->max_tags ? n - (size_t)o->max_tags : 0;
-	for (size_t i = from; i < n; i++) {
+	for (size_t i = from; match && i < n; i++) {
 		_cleanup_free_ char *r = xasprintf("%s/%s:%s", ref.registry, ref.repo, match[i]);
 		strv_push(refs, r);
 	}

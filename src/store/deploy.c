@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,19 +304,71 @@ int store_deploy(struct store *st, const char *refstr, const struct pull_opts *o
 struct grace {
 	const char *root;
 	time_t keep;
+	char **linked; /* hex of every root a name symlink points to */
 };
+
+/* The roots the name symlinks under dfd point to. A name can be ahead of
+ * refs/ for a moment (killed between the two): it still keeps its root. */
+static void scan_names(int dfd, int depth, char ***out)
+{
+	int d2 = dup(dfd);
+	DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
+	if (!d) {
+		if (d2 >= 0)
+			close(d2);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		struct stat sb;
+		if (fstatat(dfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISLNK(sb.st_mode)) {
+			char t[PATH_MAX];
+			ssize_t n = readlinkat(dfd, e->d_name, t, sizeof t - 1);
+			if (n <= 0)
+				continue;
+			t[n] = 0;
+			const char *im = strstr(t, "images/");
+			if (im && strlen(im) >= 7 + SHA256_HEX_LEN) {
+				_cleanup_free_ char *hex = xstrndup(im + 7, SHA256_HEX_LEN);
+				strv_push(out, hex);
+			}
+		} else if (S_ISDIR(sb.st_mode) && depth < 64) {
+			static const char *const own[] = { "blobs", "files", "images", "refs", "tmp", "locks", DEPLOY_MARK };
+			bool skip = false;
+			for (size_t i = 0; depth == 0 && i < sizeof own / sizeof *own; i++)
+				skip = skip || !strcmp(e->d_name, own[i]);
+			_cleanup_close_ int c = skip ? -1 : openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (c >= 0)
+				scan_names(c, depth + 1, out);
+		}
+	}
+	closedir(d);
+}
 
 static bool within_grace(const char *digest, void *arg)
 {
 	const struct grace *g = arg;
+	for (char **l = g->linked; l && *l; l++)
+		if (!strcmp(*l, digest + 7))
+			return true;
 	time_t since = unnamed_since(g->root, digest);
 	return time(NULL) - since < g->keep;
 }
 
 int store_deploy_gc(struct store *st, unsigned keep_days, uint64_t *freed, struct ferr *err)
 {
-	struct grace g = { st->home, (time_t)keep_days * 86400 };
-	if (store_prune_with(st, within_grace, &g, true, freed, err) < 0)
+	struct grace g = { st->home, (time_t)keep_days * 86400, NULL };
+	_cleanup_close_ int rfd = open(st->home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return ferr_set(err, errno, "deploy --gc: open %s", st->home);
+	scan_names(rfd, 0, &g.linked);
+	int rc = store_prune_with(st, within_grace, &g, true, freed, err);
+	strv_free(g.linked);
+	if (rc < 0)
 		return ferr_wrap(err, "deploy --gc %s", st->home);
 	/* records of images that are gone or named again */
 	_cleanup_free_ char *ud = xasprintf("%s/" DEPLOY_MARK "/unnamed", st->home);

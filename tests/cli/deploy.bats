@@ -180,6 +180,16 @@ assert_conventions() { # ROOTFS
 	old=$(readlink -f "$D/$REGISTRY/move0/img:latest")
 	registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" move0/img:latest
 	deploy "$REGISTRY/move0/img:latest" >/dev/null
+	# a name still on the old root (a deploy killed between refs/ and the
+	# name) keeps it, even with no grace at all
+	n=$D/$REGISTRY/move0/img:latest
+	cur=$(readlink "$n")
+	ln -sfn "../../${old#$D/}" "$n"
+	[ -d "$n/opt/tree/becomes-dir" ]
+	run "$FERRY" deploy --to "$D" --gc --keep-days 0
+	[ "$status" -eq 0 ] || die "$output"
+	[ -d "$n/opt/tree/becomes-dir" ] || die "gc removed the root a name points to"
+	ln -sfn "$cur" "$n"
 	run "$FERRY" deploy --to "$D" --gc --keep-days 0
 	[ "$status" -eq 0 ] || die "$output"
 	[ ! -e "$old" ]
