@@ -30,7 +30,8 @@ static const char usage[] =
 	"  --list FILE       references, one a line, # comments; repo:* and repo:1.*\n"
 	"                    expand through the registry's tag list\n"
 	"  --max-tags N      at most N tags per wildcard: the N highest versions\n"
-	"  --platform P      os/arch[/variant], as for pull\n"
+	"  --platform P      os/arch[/variant], as for pull; given several times, one\n"
+	"                    root each, named <tag>-<os>-<arch>[-<variant>]\n"
 	"  --insecure        plain HTTP / unverified TLS\n"
 	"  --begin CMD       run before any change (sh -c CMD)\n"
 	"  --publish CMD     run after the deploy succeeded\n"
@@ -46,6 +47,7 @@ struct dopts {
 	long max_tags;
 	long keep_days;
 	bool images, gc, no_wait;
+	char **platforms; /* --platform, repeatable */
 	struct pull_opts pull;
 };
 
@@ -235,7 +237,7 @@ static int parse(int argc, char **argv, struct dopts *o)
 			if (*end || end == optarg || o->keep_days < 0 || o->keep_days > 100000)
 				return cli_usage_error("deploy", "--keep-days: '%s' is not a number of days", optarg);
 			break;
-		case 'p': o->pull.platform = optarg; break;
+		case 'p': strv_push(&o->platforms, optarg); break;
 		case 'k': o->pull.insecure = true; break;
 		case 'q': o->pull.quiet = true; break;
 		case 'B': o->begin = optarg; break;
@@ -263,8 +265,12 @@ static int deploy_main(int argc, char **argv)
 	cli_pull_bar_init(&bar);
 	struct dopts o = { .keep_days = 7, .pull = { .events = &bar.events } };
 	int prc = parse(argc, argv, &o);
+	_cleanup_strv_ char **platforms = o.platforms;
 	if (prc)
 		return prc;
+	size_t nplat = strv_len(platforms);
+	if (nplat == 1)
+		o.pull.platform = platforms[0];
 	struct ferr err = FERR_INIT;
 	struct store *st;
 	if (o.images) {
@@ -313,17 +319,27 @@ static int deploy_main(int argc, char **argv)
 		store_close(st);
 		return EXIT_ERR;
 	}
-	for (char **r = refs; r && *r; r++) {
-		_cleanup_free_ char *dg = NULL;
-		bool changed = false;
-		ferr_clear(&err);
-		if (store_deploy(st, *r, &o.pull, &dg, &changed, &err) < 0) {
-			cli_fail(&err, EXIT_ERR);
-			ok = false;
-			continue;
+	for (char **r = refs; r && *r; r++)
+		for (size_t p = 0; p < (nplat > 1 ? nplat : 1); p++) {
+			_cleanup_free_ char *dg = NULL;
+			bool changed = false;
+			ferr_clear(&err);
+			int drc;
+			if (nplat > 1) {
+				struct pull_opts po = o.pull;
+				po.platform = platforms[p];
+				drc = store_deploy_platform(st, *r, &po, &dg, &changed, &err);
+			} else {
+				drc = store_deploy(st, *r, &o.pull, &dg, &changed, &err);
+			}
+			if (drc < 0) {
+				cli_fail(&err, EXIT_ERR);
+				ok = false;
+				continue;
+			}
+			printf("%s%s%s %s%s\n", *r, nplat > 1 ? " " : "", nplat > 1 ? platforms[p] : "", dg,
+				changed ? "" : " (unchanged)");
 		}
-		printf("%s %s%s\n", *r, dg, changed ? "" : " (unchanged)");
-	}
 	strv_free(refs);
 	if (ok && !run_hook("publish", o.publish, o.to))
 		ok = false;

@@ -259,6 +259,18 @@ static int digest_named(const char *root, const char *digest)
 	return found;
 }
 
+/* A name now points to dg (it pointed to old, may be NULL): dg is named,
+ * old may have lost its last name. */
+static void publish_done(struct store *st, const char *dg, const char *old, bool *changed)
+{
+	_cleanup_free_ char *up = unnamed_path(st->home, dg);
+	unlink(up);
+	if (old && strcmp(old, dg) && digest_named(st->home, old) == 0)
+		(void)unnamed_since(st->home, old);
+	if (changed)
+		*changed = !old || strcmp(old, dg) != 0;
+}
+
 int store_deploy(struct store *st, const char *refstr, const struct pull_opts *o, char **digest_out, bool *changed,
 	struct ferr *err)
 {
@@ -285,16 +297,90 @@ int store_deploy(struct store *st, const char *refstr, const struct pull_opts *o
 		rc = store_pull(st, refstr, &po, &dg, err);
 	if (rc == 0 && (rc = name_write(st->home, &ref, dg, err)) < 0)
 		ferr_wrap(err, "deploy %s", refstr);
-	if (rc == 0) {
-		_cleanup_free_ char *up = unnamed_path(st->home, dg);
-		unlink(up);
-		if (old && strcmp(old, dg) && digest_named(st->home, old) == 0)
-			(void)unnamed_since(st->home, old);
-		if (changed)
-			*changed = !old || strcmp(old, dg) != 0;
-		if (digest_out)
-			*digest_out = steal_ptr(&dg);
+	if (rc == 0)
+		publish_done(st, dg, old, changed);
+	if (rc == 0 && digest_out)
+		*digest_out = steal_ptr(&dg);
+	image_ref_free(&ref);
+	return rc;
+}
+
+/* The manifest digest ref's index picks for platform (or ref's own). */
+static int platform_digest(const struct image_ref *ref, const struct pull_opts *o, char **out, struct ferr *err)
+{
+	struct image_platform plat;
+	if (image_platform_parse(o->platform, &plat, err) < 0)
+		return -1;
+	struct image_source *src = NULL;
+	if (image_source_open(ref, o, &src, err) < 0)
+		return -1;
+	_cleanup_free_ char *top = NULL, *body = NULL, *mt = NULL;
+	size_t len;
+	struct image_manifest m = { 0 };
+	int rc = image_source_resolve(src, &top, err);
+	if (rc == 0)
+		rc = image_source_manifest(src, top, &body, &len, &mt, err);
+	if (rc == 0)
+		rc = image_manifest_parse(body, len, mt, &m, err);
+	if (rc == 0 && m.is_index) {
+		const struct image_desc *d;
+		rc = image_index_select(&m, &plat, &d, err);
+		if (rc == 0)
+			*out = xstrdup(d->digest);
+	} else if (rc == 0) {
+		*out = steal_ptr(&top);
 	}
+	image_manifest_free(&m);
+	image_source_close(src);
+	return rc;
+}
+
+int store_deploy_platform(struct store *st, const char *refstr, const struct pull_opts *o, char **digest_out,
+	bool *changed, struct ferr *err)
+{
+	struct image_ref ref;
+	if (image_ref_parse(refstr, &ref, err) < 0)
+		return -1;
+	int rc = 0;
+	if (!o || !o->platform || !ref.tag || ref.digest)
+		rc = ferr_setc(err, FERR_USAGE, 0, "deploy %s: a platform and a tag (no digest) are needed", refstr);
+	struct image_platform plat = { 0 };
+	if (rc == 0)
+		rc = image_platform_parse(o->platform, &plat, err);
+	_cleanup_free_ char *dg = NULL, *old = NULL;
+	struct image_ref named = ref;
+	_cleanup_free_ char *tag = NULL;
+	if (rc == 0) {
+		tag = *plat.variant ? xasprintf("%s-%s-%s-%s", ref.tag, plat.os, plat.arch, plat.variant)
+				    : xasprintf("%s-%s-%s", ref.tag, plat.os, plat.arch);
+		named.tag = tag;
+		_cleanup_free_ char *rp = store_ref_path(st->home, &named, false);
+		old = store_ref_read(rp);
+		rc = platform_digest(&ref, o, &dg, err);
+	}
+	if (rc == 0) {
+		/* pulled by digest, named by the platform's tag alone */
+		struct image_ref bydg = ref;
+		bydg.tag = NULL;
+		bydg.digest = dg;
+		_cleanup_free_ char *s = image_ref_str(&bydg);
+		struct pull_opts po = *o;
+		po.keep_layers = true;
+		rc = store_pull(st, s, &po, NULL, err);
+		struct ferr ig = FERR_INIT;
+		if (rc == 0)
+			(void)store_ref_remove(st->home, &bydg, true, &ig);
+	}
+	if (rc == 0)
+		rc = store_ref_write(st->home, &named, false, dg, err);
+	if (rc == 0)
+		rc = name_write(st->home, &named, dg, err);
+	if (rc < 0)
+		ferr_wrap(err, "deploy %s for %s", refstr, o && o->platform ? o->platform : "?");
+	if (rc == 0)
+		publish_done(st, dg, old, changed);
+	if (rc == 0 && digest_out)
+		*digest_out = steal_ptr(&dg);
 	image_ref_free(&ref);
 	return rc;
 }

@@ -74,6 +74,10 @@ void store_deploy_unlock(int fd);
  * *changed (may be NULL): the name points somewhere new. */
 int store_deploy(struct store *st, const char *ref, const struct pull_opts *o, char **digest_out, bool *changed,
 	struct ferr *err);
+/* Deploy ref's image for o->platform alone (one of several), named with
+ * the tag <tag>-<os>-<arch>[-<variant>] (refs/ and the name symlink). */
+int store_deploy_platform(struct store *st, const char *ref, const struct pull_opts *o, char **digest_out,
+	bool *changed, struct ferr *err);
 /* Remove images without a name for keep_days or more, then contents and
  * blobs nothing uses. */
 int store_deploy_gc(struct store *st, unsigned keep_days, uint64_t *freed, struct ferr *err);

@@ -351,3 +351,31 @@ EOF
 	[ "$(readlink "$r/etc/passwd")" = /nonexistent ]
 	[ -f "$r/etc/group" ]
 }
+
+@test "deploy: several --platform publish one root each, named <tag>-<os>-<arch>; one --platform as for pull" {
+	arm=$SHARE/arm
+	"$FERRY_SRC/tests/lib/mktar" "$SHARE/arm.tar" '[{"name":"etc/arch","data":"arm64\n"}]'
+	"$FERRY_SRC/tests/lib/mklayout" "$arm" --arch arm64 --variant v8 "$SHARE/arm.tar" >/dev/null
+	"$FERRY_SRC/tests/lib/mklayout" "$SHARE/multi" --index "$FERRY_TEST_IMAGES/busybox" "$arm"
+	skopeo copy --quiet --all --dest-tls-verify=false "oci:$SHARE/multi:latest" "docker://$REGISTRY/multi:latest"
+	run deploy --platform linux/amd64 --platform linux/arm64/v8 "$REGISTRY/multi:latest"
+	[ "$status" -eq 0 ] || die "$output"
+	a=$D/$REGISTRY/multi:latest-linux-amd64 b=$D/$REGISTRY/multi:latest-linux-arm64-v8
+	[ -x "$a/bin/busybox" ] && [ ! -e "$a/etc/arch" ]
+	[ "$(cat "$b/etc/arch")" = arm64 ]
+	[ "$(readlink -f "$a")" != "$(readlink -f "$b")" ]
+	assert_conventions "$b/"
+	# both found by name in DIR as a read-only store
+	FERRY_HOME=$SHARE/own FERRY_STORE_PATH=$D run "$FERRY" inspect --json "$REGISTRY/multi:latest-linux-arm64-v8"
+	[ "$status" -eq 0 ] || die "$output"
+	[ "$(echo "$output" | jq -r .rootfs)" = "$(readlink -f "$b")" ]
+	# unchanged: nothing new, and no by-digest names left behind
+	run deploy --platform linux/amd64 --platform linux/arm64/v8 "$REGISTRY/multi:latest"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c '(unchanged)')" -eq 2 ] || die "$output"
+	[ -z "$(find "$D/refs" -name '@*')" ]
+	# a single --platform picks from the index as pull does, under the plain tag
+	run deploy --platform linux/arm64/v8 "$REGISTRY/multi:latest"
+	[ "$status" -eq 0 ] || die "$output"
+	[ "$(cat "$D/$REGISTRY/multi:latest/etc/arch")" = arm64 ]
+}
