@@ -150,7 +150,8 @@ int store_deploy_open(struct store **st, const char *dir, struct ferr *err)
 		_cleanup_closedir_ DIR *d = opendir(dir);
 		struct dirent *e;
 		while (d && (e = readdir(d)))
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			/* another deploy may be making DIR a deploy directory right now */
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !store_is_deploy(dir)) {
 				ferr_setc(err, FERR_USAGE, 0, "deploy: %s is neither empty nor a deploy directory", dir);
 				return ferr_hint(err, "give --to an empty or new directory");
 			}
