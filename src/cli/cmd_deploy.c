@@ -269,7 +269,7 @@ static int deploy_main(int argc, char **argv)
 	if (prc)
 		return prc;
 	size_t nplat = strv_len(platforms);
-	if (nplat == 1)
+	if (platforms && nplat == 1)
 		o.pull.platform = platforms[0];
 	struct ferr err = FERR_INIT;
 	struct store *st;
@@ -325,7 +325,7 @@ static int deploy_main(int argc, char **argv)
 			bool changed = false;
 			ferr_clear(&err);
 			int drc;
-			if (nplat > 1) {
+			if (platforms && nplat > 1) {
 				struct pull_opts po = o.pull;
 				po.platform = platforms[p];
 				drc = store_deploy_platform(st, *r, &po, &dg, &changed, &err);
@@ -337,7 +337,8 @@ static int deploy_main(int argc, char **argv)
 				ok = false;
 				continue;
 			}
-			printf("%s%s%s %s%s\n", *r, nplat > 1 ? " " : "", nplat > 1 ? platforms[p] : "", dg,
+			const char *plat = platforms && nplat > 1 ? platforms[p] : NULL;
+			printf("%s%s%s %s%s\n", *r, plat ? " " : "", plat ? plat : "", dg,
 				changed ? "" : " (unchanged)");
 		}
 	strv_free(refs);

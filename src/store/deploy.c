@@ -342,12 +342,12 @@ int store_deploy_platform(struct store *st, const char *refstr, const struct pul
 	struct image_ref ref;
 	if (image_ref_parse(refstr, &ref, err) < 0)
 		return -1;
-	int rc = 0;
-	if (!o || !o->platform || !ref.tag || ref.digest)
-		rc = ferr_setc(err, FERR_USAGE, 0, "deploy %s: a platform and a tag (no digest) are needed", refstr);
+	if (!o || !o->platform || !ref.tag || ref.digest) {
+		image_ref_free(&ref);
+		return ferr_setc(err, FERR_USAGE, 0, "deploy %s: a platform and a tag (no digest) are needed", refstr);
+	}
 	struct image_platform plat = { 0 };
-	if (rc == 0)
-		rc = image_platform_parse(o->platform, &plat, err);
+	int rc = image_platform_parse(o->platform, &plat, err);
 	_cleanup_free_ char *dg = NULL, *old = NULL;
 	struct image_ref named = ref;
 	_cleanup_free_ char *tag = NULL;
@@ -377,7 +377,7 @@ int store_deploy_platform(struct store *st, const char *refstr, const struct pul
 	if (rc == 0)
 		rc = name_write(st->home, &named, dg, err);
 	if (rc < 0)
-		ferr_wrap(err, "deploy %s for %s", refstr, o && o->platform ? o->platform : "?");
+		ferr_wrap(err, "deploy %s for %s", refstr, o->platform);
 	if (rc == 0)
 		publish_done(st, dg, old, changed);
 	if (rc == 0 && digest_out)
