@@ -28,6 +28,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_run, &cmd_exec, &cmd_shell, &cmd_check,
 	&cmd_app,
 	&cmd_wrap, &cmd_catalog,
+	&cmd_deploy,
 	&cmd_help, &cmd_version,
 };
 

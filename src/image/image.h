@@ -156,6 +156,9 @@ char *docker_config_path(void);
 int docker_config_get_auth(const char *host, char **user, char **password, struct ferr *err);
 int docker_config_set_auth(const char *host, const char *user, const char *password, struct ferr *err);
 int docker_config_remove_auth(const char *host, struct ferr *err);
+/* Every tag of ref's repository (/v2/<name>/tags/list, all pages), as the
+ * registry lists them. */
+int image_tags_list(const struct image_ref *ref, const struct pull_opts *o, char ***tags, struct ferr *err);
 /* Check credentials against a registry's /v2/ (follows a token challenge). */
 int registry_login_check(const char *host, const char *user, const char *password, bool insecure,
 	struct ferr *err);

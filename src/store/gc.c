@@ -262,6 +262,12 @@ static bool keep_linked_file(int dfd, const char *name, void *arg)
 
 int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 {
+	return store_prune_with(st, NULL, NULL, store_keep_layers(NULL), freed, err);
+}
+
+int store_prune_with(struct store *st, bool (*keep_unnamed)(const char *digest, void *arg), void *arg,
+	bool keep_layers, uint64_t *freed, struct ferr *err)
+{
 	*freed = 0;
 	if (!st->writable)
 		return ferr_setc(err, FERR_PERM, 0, "prune: store %s is not writable", st->home);
@@ -293,7 +299,7 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 		return ferr_wrap(err, "prune");
 	}
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(imgs[i].name, "<none>"))
+		if (!strcmp(imgs[i].name, "<none>") && !(keep_unnamed && keep_unnamed(imgs[i].digest, arg)))
 			KEEP_FIRST(remove_image(st->home, imgs[i].digest, freed, &e));
 	store_list_free(imgs, n);
 	/* 3. blobs no image uses (manifests, configs, layers; indexes too: they
@@ -307,7 +313,7 @@ int store_prune(struct store *st, uint64_t *freed, struct ferr *err)
 		if (strlen(de->d_name) == SHA256_HEX_LEN) {
 			strv_push(&keep, de->d_name);
 			_cleanup_free_ char *dir = path_join(idir, de->d_name);
-			collect_digests(dir, &keep, store_keep_layers(NULL));
+			collect_digests(dir, &keep, keep_layers);
 		}
 	if (d)
 		closedir(d);

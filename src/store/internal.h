@@ -99,3 +99,16 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 int store_usage_record(const char *dir, struct ferr *err);
 /* The images of one root, one row per name (or "<none>"), appended to *out. */
 int store_list_root(const char *root, bool ro, struct store_image **out, size_t *n, struct ferr *err);
+
+/* ---- gc.c ---- */
+/* store_prune, except that an unnamed image for which keep_unnamed (may
+ * be NULL) says true stays, and layers stay when keep_layers. */
+int store_prune_with(struct store *st, bool (*keep_unnamed)(const char *digest, void *arg), void *arg,
+	bool keep_layers, uint64_t *freed, struct ferr *err);
+
+/* ---- deploy.c ---- */
+/* Is ROOT a deploy directory (ROOT/deploy/)? Its root is 0755, not 0700,
+ * and its trees are finished by store_deploy_finish before publication. */
+bool store_is_deploy(const char *root);
+/* The sandbox conventions (doc/deploy.md) on a tree not yet published. */
+int store_deploy_finish(int rootfd, struct ferr *err);

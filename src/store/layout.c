@@ -73,17 +73,19 @@ static int secure_root(const char *home, bool *readonly, struct ferr *err)
 			(unsigned)geteuid());
 		return ferr_hint(err, "set FERRY_HOME to a directory of your own; list another user's store in FERRY_STORE_PATH");
 	}
-	if ((sb.st_mode & 07777) != 0700) {
+	/* a deploy directory is meant for everyone: 0755 (doc/deploy.md) */
+	mode_t want = store_is_deploy(home) ? 0755 : 0700;
+	if ((sb.st_mode & 07777) != want) {
 		struct stat probe;
 		bool had_store = fstatat(fd, "blobs", &probe, AT_SYMLINK_NOFOLLOW) == 0;
-		if (fchmod(fd, 0700) < 0) {
+		if (fchmod(fd, want) < 0) {
 			if (errno == EROFS) {
 				*readonly = true;
 				return 0;
 			}
 			return ferr_set(err, errno, "chmod 0700 %s", home);
 		}
-		if (had_store || (sb.st_mode & 022))
+		if (want == 0700 && (had_store || (sb.st_mode & 022)))
 			log_warn("store %s was open to other users (mode %04o): made it private (0700)", home,
 				(unsigned)(sb.st_mode & 07777));
 	}

@@ -69,3 +69,22 @@ void store_list_free(struct store_image *imgs, size_t n);
 int store_rm(struct store *st, const char *ref, struct ferr *err);
 /* Remove unreferenced images, blobs and files, and leftovers in tmp/. */
 int store_prune(struct store *st, uint64_t *freed, struct ferr *err);
+
+/* ---- deploy (deploy.c, doc/deploy.md): DIR as published, shared trees ---- */
+/* Open (creating) DIR as a deploy directory: a store open to everyone. */
+int store_deploy_open(struct store **st, const char *dir, struct ferr *err);
+/* The lock one deploy into DIR holds; wait false: fail when it is held.
+ * Returns the fd (or STORE_LOCK_NONE's negative value, fine) or -1. */
+int store_deploy_lock(struct store *st, bool wait, const struct pull_events *ev, struct ferr *err);
+void store_deploy_unlock(int fd);
+/* Deploy one image and point its name DIR/<registry>/<repo>:<tag> at it.
+ * *changed (may be NULL): the name points somewhere new. */
+int store_deploy(struct store *st, const char *ref, const struct pull_opts *o, char **digest_out, bool *changed,
+	struct ferr *err);
+/* Deploy ref's image for o->platform alone (one of several), named with
+ * the tag <tag>-<os>-<arch>[-<variant>] (refs/ and the name symlink). */
+int store_deploy_platform(struct store *st, const char *ref, const struct pull_opts *o, char **digest_out,
+	bool *changed, struct ferr *err);
+/* Remove images without a name for keep_days or more, then contents and
+ * blobs nothing uses. */
+int store_deploy_gc(struct store *st, unsigned keep_days, uint64_t *freed, struct ferr *err);

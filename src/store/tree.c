@@ -53,6 +53,8 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 		if (layer_extract(fd, t->cfg->diff_ids[i], rootfd, filesfd, &ls, err) < 0)
 			rc = ferr_wrap(err, "layer %s", m->layers[i].digest);
 	}
+	if (rc == 0 && store_is_deploy(root) && store_deploy_finish(rootfd, err) < 0)
+		rc = -1;
 	if (rc == 0) {
 		_cleanup_free_ char *mp = path_join(tmpl, "manifest.json");
 		_cleanup_free_ char *cp = path_join(tmpl, "config.json");
