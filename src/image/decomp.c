@@ -1,5 +1,6 @@
 #include "image/decomp.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,6 +16,88 @@
 #endif
 
 #include "base/str.h"
+
+/* libzstd and libisal, loaded with dlopen() when a layer first needs them:
+ * linked normally, the dynamic loader maps and relocates both at every
+ * start of ferry, which costs `ferry exec` ~0.1 ms of its ~2 ms
+ * (bench/start/RESULTS.md). The headers give the types; each name below
+ * becomes a call through a pointer filled by dlsym(). */
+#define ZSTD_FUNCS(X)                                                                                         \
+	X(ZSTD_createDStream)                                                                                 \
+	X(ZSTD_initDStream)                                                                                   \
+	X(ZSTD_decompressStream)                                                                              \
+	X(ZSTD_isError)                                                                                       \
+	X(ZSTD_getErrorName)                                                                                  \
+	X(ZSTD_freeDStream)
+#ifdef HAVE_ISAL
+#define ISAL_FUNCS(X) X(isal_inflate_init) X(isal_inflate_reset) X(isal_inflate)
+#else
+#define ISAL_FUNCS(X)
+#endif
+#define DL_DEFINE(f) static __typeof__(f) *dl_##f;
+ZSTD_FUNCS(DL_DEFINE)
+ISAL_FUNCS(DL_DEFINE)
+#undef DL_DEFINE
+
+struct codec_lib {
+	pthread_once_t once;
+	char failure[256]; /* empty when loaded */
+};
+static struct codec_lib zstd_lib = { PTHREAD_ONCE_INIT, "" };
+
+#define DL_RESOLVE(f)                                                                                         \
+	if (!l->failure[0] && !(*(void **)&dl_##f = dlsym(h, #f)))                                            \
+		snprintf(l->failure, sizeof l->failure, "symbol %s missing from %s", #f, soname);
+
+static void *open_codec(struct codec_lib *l, const char *soname)
+{
+	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		snprintf(l->failure, sizeof l->failure, "cannot load %s: %s", soname, dlerror());
+	return h;
+}
+
+static void load_zstd(void)
+{
+	struct codec_lib *l = &zstd_lib;
+	const char *soname = "libzstd.so.1";
+	void *h = open_codec(l, soname);
+	if (h) {
+		ZSTD_FUNCS(DL_RESOLVE)
+	}
+}
+
+#ifdef HAVE_ISAL
+static struct codec_lib isal_lib = { PTHREAD_ONCE_INIT, "" };
+static void load_isal(void)
+{
+	struct codec_lib *l = &isal_lib;
+	const char *soname = "libisal.so.2";
+	void *h = open_codec(l, soname);
+	if (h) {
+		ISAL_FUNCS(DL_RESOLVE)
+	}
+}
+#endif
+#undef DL_RESOLVE
+
+static int codec_load(struct codec_lib *l, void (*load)(void), const char *package, struct ferr *err)
+{
+	pthread_once(&l->once, load);
+	if (l->failure[0])
+		return ferr_setc(err, FERR_UNSUPPORTED, 0, "%s", l->failure), ferr_hint(err, "%s", package);
+	return 0;
+}
+
+#define ZSTD_createDStream dl_ZSTD_createDStream
+#define ZSTD_initDStream dl_ZSTD_initDStream
+#define ZSTD_decompressStream dl_ZSTD_decompressStream
+#define ZSTD_isError dl_ZSTD_isError
+#define ZSTD_getErrorName dl_ZSTD_getErrorName
+#define ZSTD_freeDStream dl_ZSTD_freeDStream
+#define isal_inflate_init dl_isal_inflate_init
+#define isal_inflate_reset dl_isal_inflate_reset
+#define isal_inflate dl_isal_inflate
 
 enum codec { CODEC_NONE, CODEC_GZIP, CODEC_ZSTD };
 
@@ -91,6 +174,10 @@ int decomp_open(struct decomp **out, int fd, struct ferr *err)
 	if (d->in_len >= 2 && d->in[0] == 0x1f && d->in[1] == 0x8b) {
 		d->codec = CODEC_GZIP;
 #ifdef HAVE_ISAL
+		if (codec_load(&isal_lib, load_isal, "apt-get install libisal2", err) < 0) {
+			decomp_close(d);
+			return -1;
+		}
 		isal_inflate_init(&d->isal);
 		d->isal.crc_flag = ISAL_GZIP;
 #else
@@ -102,6 +189,10 @@ int decomp_open(struct decomp **out, int fd, struct ferr *err)
 #endif
 	} else if (d->in_len >= 4 && d->in[0] == 0x28 && d->in[1] == 0xb5 && d->in[2] == 0x2f && d->in[3] == 0xfd) {
 		d->codec = CODEC_ZSTD;
+		if (codec_load(&zstd_lib, load_zstd, "apt-get install libzstd1", err) < 0) {
+			decomp_close(d);
+			return -1;
+		}
 		d->zs = ZSTD_createDStream();
 		if (!d->zs || ZSTD_isError(ZSTD_initDStream(d->zs))) {
 			decomp_close(d);
