@@ -55,10 +55,7 @@ static int sync_main(int argc, char **argv)
 			continue;
 		switch (c) {
 		case OPT_PREFIX: prefix = optarg; break;
-		case OPT_TO:
-			fprintf(stderr, "ferry: catalog sync: --to %s: ferry deploy is not available yet; sync without --to "
-					"(images go to your store)\n", optarg);
-			return EXIT_USAGE;
+		case OPT_TO: o.deploy_dir = optarg; break;
 		case OPT_PRUNE: o.prune = true; break;
 		case OPT_OFFLINE: o.offline = true; break;
 		case OPT_TEMPLATE: o.image_template = optarg; break;
@@ -181,7 +178,8 @@ const struct cli_command cmd_catalog = {
 	"sync, and the exit status is 1.\n"
 	"  --prune      remove apps that left the catalog\n"
 	"  --offline    no registry request: the images must be stored\n"
-	"  --to DIR     (needs ferry deploy, which is not available yet)\n"
+	"  --to DIR     deploy each image into DIR (as ferry deploy --to DIR) instead of\n"
+	"               pulling it into your store; the shims find it there\n"
 	"list: what DIR holds; TEXT searches tool, version, commands, categories.\n"
 	"--prefix defaults to $FERRY_WRAP_PREFIX. See doc/wrap.md.\n",
 	catalog_main,

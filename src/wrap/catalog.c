@@ -319,7 +319,7 @@ int catalog_sync(const struct catalog_sync_opts *o, struct catalog_sync_stats *s
 	/* Every image's layers stay until the whole catalog is in: apps on one
 	 * base then download it once. They are dropped at the end (below). */
 	struct pull_opts pull = o->pull;
-	bool drop = !pull.keep_layers;
+	bool drop = !pull.keep_layers && !o->deploy_dir; /* a deploy DIR keeps its layers */
 	pull.keep_layers = true;
 	char **pulled = NULL;
 	for (size_t i = 0; i < cat.n; i++) {
@@ -333,7 +333,7 @@ int catalog_sync(const struct catalog_sync_opts *o, struct catalog_sync_stats *s
 		} else {
 			struct wrap_opts w = {
 				.image = a->image, .prefix = o->prefix, .format = o->format, .offline = o->offline,
-				.pull = pull, .categories = a->categories, .execs = a->execs,
+				.pull = pull, .deploy_dir = o->deploy_dir, .categories = a->categories, .execs = a->execs,
 				.builddate = a->builddate, .tool = a->tool, .version = a->version, .from_catalog = true,
 				.defer_index = true,
 			};

@@ -77,6 +77,14 @@ int wrap_shim_find(const char *execfn, struct wrap_shim *s, struct ferr *err)
 	const char *digest = json_get_str(j, "digest");
 	if (!cmd || !digest)
 		return ferr_setc(err, FERR_NOTFOUND, 0, "shim %s: %s has no command %s", name, sc, name);
+	/* Wrapped from a deployed DIR: search it first, read-only, like a
+	 * FERRY_STORE_PATH entry (the caller's own entries follow). */
+	const char *deployed = json_get_str(j, "store");
+	if (deployed) {
+		const char *sp = getenv("FERRY_STORE_PATH");
+		_cleanup_free_ char *v = sp && *sp ? xasprintf("%s:%s", deployed, sp) : xstrdup(deployed);
+		setenv("FERRY_STORE_PATH", v, 1);
+	}
 	struct store *st = NULL;
 	if (store_open(&st, err) < 0)
 		return ferr_wrap(err, "shim %s", name);

@@ -324,8 +324,38 @@ static bool reserved(const char *tool)
 	return !tool || !strcmp(tool, "modules") || !strcmp(tool, "modules-by-category") || !strcmp(tool, "catalog.json");
 }
 
+/* --to DIR: the image is deployed there (one manifest request when it is
+ * already), under DIR's deploy lock, and read back from DIR. */
+static int get_deployed(const struct wrap_opts *o, struct image_info **info, struct ferr *err)
+{
+	struct store *st = NULL;
+	if (store_deploy_open(&st, o->deploy_dir, err) < 0)
+		return -1;
+	int rc = 0;
+	_cleanup_free_ char *digest = NULL;
+	if (o->offline) {
+		rc = store_resolve(st, o->image, info, err);
+	} else {
+		int lock = store_deploy_lock(st, true, o->pull.events, err);
+		bool changed = false;
+		rc = lock < 0 ? -1 : store_deploy(st, o->image, &o->pull, &digest, &changed, err);
+		if (lock >= 0)
+			store_deploy_unlock(lock);
+		if (rc == 0)
+			rc = store_resolve(st, digest, info, err);
+	}
+	store_close(st);
+	if (rc < 0)
+		return ferr_wrap(err, "deploy into %s", o->deploy_dir);
+	free((*info)->name);
+	(*info)->name = xstrdup(o->image);
+	return 0;
+}
+
 static int get_image(struct store *st, const struct wrap_opts *o, struct image_info **info, struct ferr *err)
 {
+	if (o->deploy_dir)
+		return get_deployed(o, info, err);
 	if (o->offline) {
 		if (store_resolve(st, o->image, info, err) < 0)
 			return err->code == FERR_NOTFOUND ? ferr_hint(err, "offline: pull it first (ferry pull %s)", o->image)
@@ -360,9 +390,13 @@ static char *sidecar_text(const struct wrap_opts *o, const struct image_info *in
 		pinned = image_ref_str(&ref);
 	}
 	image_ref_free(&ref);
-	json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s?, s:s, s:o, s:o, s:o, s:s?, s:b, s:s}", "ferry-wrap", 1,
+	/* A deployed image is found in its DIR first (an absolute path: the
+	 * deployed tree is published where jobs see it, and does not move with
+	 * the wraps). */
+	_cleanup_free_ char *store_dir = o->deploy_dir ? realpath(o->deploy_dir, NULL) : NULL;
+	json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:o, s:o, s:o, s:s?, s:b, s:s}", "ferry-wrap", 1,
 			      "tool", tool, "version", version, "image", o->image, "digest", info->manifest_digest,
-			      "pinned", pinned, "rule", wrap_rule_name(rule), "commands", cmds, "categories",
+			      "store", store_dir, "pinned", pinned, "rule", wrap_rule_name(rule), "commands", cmds, "categories",
 			      strv_json(o->categories), "exec", strv_json(o->execs), "builddate", o->builddate,
 			      "catalog", o->from_catalog, "module-format", o->format == WRAP_MODULE_TCL ? "tcl" : "lua");
 	free(pinned);

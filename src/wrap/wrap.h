@@ -42,6 +42,8 @@ struct wrap_opts {
 	enum wrap_module_format format;
 	bool offline;        /* the image must be stored already: no request at all */
 	struct pull_opts pull;
+	const char *deploy_dir; /* deploy the image into this DIR (ferry deploy) instead of
+				 * pulling it into the caller's store; its shims then find it there */
 	/* Set by catalog sync (else NULL/false). */
 	char **categories;   /* also the module trees DIR/modules-by-category/<c>/ */
 	char **execs;        /* apps.json "exec" commands: always shimmed */
@@ -120,6 +122,7 @@ struct catalog_sync_opts {
 	bool prune, offline;
 	enum wrap_module_format format;
 	struct pull_opts pull;
+	const char *deploy_dir;     /* --to DIR: deploy each image there (ferry deploy) */
 	/* Called once per app (for the CLI to print); err is NULL on success. */
 	void (*report)(void *arg, const char *app, const struct wrap_result *res, const struct ferr *err);
 	void *report_arg;

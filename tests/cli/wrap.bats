@@ -491,13 +491,32 @@ JSON
 	[ ! -e "$D" ]
 }
 
-@test "catalog sync: --to is refused until ferry deploy exists" {
+@test "catalog sync --to: images deployed into a shared DIR, the shims run from it with no request and no pull" {
 	write_catalog cat.json
-	run "$FERRY" catalog sync cat.json --prefix "$D" --to "$BATS_TEST_TMPDIR/deploy"
-	[ "$status" -eq 2 ]
-	[ "${#lines[@]}" -eq 1 ]
-	[[ "$output" == *"ferry deploy is not available yet"* ]]
-	[ ! -e "$D" ]
+	dep=$BATS_TEST_TMPDIR/deploy
+	run "$FERRY" catalog sync cat.json --prefix "$D" --to "$dep"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"catalog: 2 apps: 2 synced, 0 unchanged, 0 failed, 0 pruned"* ]]
+	# the images are in the deploy DIR, named, and not in the caller's store
+	[ -L "$dep/$REGISTRY/fsl_6.0.3:20200820" ] && [ -L "$dep/$REGISTRY/freesurfer_7.4.1:20230101" ]
+	[ -z "$(ls -A "$FERRY_HOME/images" 2>/dev/null)" ]
+	digest=$(jq -r .digest "$D/fsl/6.0.3/wrap.json")
+	[ -d "$dep/images/${digest#sha256:}/rootfs" ]
+	# a job with an empty store of its own runs the tool from DIR: no request
+	n0=$(wc -l <"$REGISTRY_LOG")
+	mkdir -p "$BATS_TEST_TMPDIR/job" && cd "$BATS_TEST_TMPDIR/job"
+	run env FERRY_HOME="$BATS_TEST_TMPDIR/job/store" "$D/fsl/6.0.3/bin/fslversion"
+	[ "$status" -eq 0 ]
+	[ "$output" = "fsl 6.0.3" ]
+	[ "$(wc -l <"$REGISTRY_LOG")" -eq "$n0" ]
+	[ -z "$(ls -A "$BATS_TEST_TMPDIR/job/store/images" 2>/dev/null)" ]
+	# the module's BASEPATH names the deployed root
+	grep -q "$dep/images/${digest#sha256:}/rootfs" "$D/modules/fsl/6.0.3.lua"
+	# re-sync: one manifest request per image, nothing changes
+	cd "$BATS_TEST_TMPDIR/work"
+	run "$FERRY" catalog sync cat.json --prefix "$D" --to "$dep"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"0 synced, 2 unchanged"* ]]
 }
 
 @test "catalog sync: an app's exec names its command when the image declares none" {
