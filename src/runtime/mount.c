@@ -540,14 +540,6 @@ void precreate(struct ctx *c, int upfd, const char *dst, bool is_dir)
 }
 
 
-static bool strv_has(char **v, const char *s)
-{
-	for (; v && *v; v++)
-		if (!strcmp(*v, s))
-			return true;
-	return false;
-}
-
 /* Where host path p (canonical) appears through the bind src -> dst:
  * dst + the part of p below src; dst itself when the bind's source lies
  * inside p (all of it is store); NULL when the bind does not expose p. */
@@ -582,7 +574,7 @@ int protect_stores(struct ctx *c, struct ferr *err)
 			if (!src_real)
 				continue;
 			_cleanup_free_ char *q = exposed_at(p, src_real, c->mnt_dst[b]);
-			if (!q || strv_has(done, q))
+			if (!q || strv_contains(done, q))
 				continue;
 			strv_push(&done, q);
 			const char *host = path_is_inside(src_real, p) ? p : src_real;
