@@ -45,6 +45,8 @@ struct cli_pull_bar {
 	struct pull_events events; /* hand &events to the library */
 };
 void cli_pull_bar_init(struct cli_pull_bar *b);
+/* "1.2 MB" (powers of 1000), as the listings print sizes. */
+void cli_human_size(uint64_t bytes, char *buf, size_t n);
 
 /* Shared --json flag state for listing and inspect commands. */
 extern bool cli_json;

@@ -167,18 +167,6 @@ static bool read_list(const char *file, const struct dopts *o, char ***refs)
 	return ok;
 }
 
-static void human(uint64_t b, char *buf, size_t n)
-{
-	const char *u[] = { "B", "kB", "MB", "GB", "TB" };
-	double v = (double)b;
-	int i = 0;
-	while (v >= 1000 && i < 4) {
-		v /= 1000;
-		i++;
-	}
-	snprintf(buf, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 static int list_images(struct store *st)
 {
 	struct store_image *imgs;
@@ -200,7 +188,7 @@ static int list_images(struct store *st)
 		printf("%-48s %-19s %10s  %s\n", "NAME", "DIGEST", "SIZE", "DEPLOYED");
 		for (size_t i = 0; i < n; i++) {
 			char sz[32], when[32] = "-";
-			human(imgs[i].size, sz, sizeof sz);
+			cli_human_size(imgs[i].size, sz, sizeof sz);
 			struct tm tm;
 			if (imgs[i].pulled && localtime_r(&imgs[i].pulled, &tm))
 				strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
@@ -297,7 +285,7 @@ static int deploy_main(int argc, char **argv)
 			rc = EXIT_ERR;
 		} else {
 			char f[32];
-			human(freed, f, sizeof f);
+			cli_human_size(freed, f, sizeof f);
 			printf("freed %s\n", f);
 		}
 		if (rc == EXIT_OK ? !run_hook("publish", o.publish, o.to) : (o.begin && !run_hook("abort", o.abort_cmd, o.to)))

@@ -17,7 +17,7 @@
 #include "image/image.h"
 #include "store/store.h"
 
-static void human_size(uint64_t b, char *buf, size_t n)
+void cli_human_size(uint64_t b, char *buf, size_t n)
 {
 	const char *u[] = { "B", "kB", "MB", "GB", "TB" };
 	double v = (double)b;
@@ -159,8 +159,8 @@ static int images_main(int argc, char **argv)
 		printf("%-48s %-19s %10s %10s  %s\n", "NAME", "DIGEST", "SIZE", "SHARED", "PULLED");
 		for (size_t i = 0; i < n; i++) {
 			char sz[32], sh[32], when[32] = "-";
-			human_size(imgs[i].size, sz, sizeof sz);
-			human_size(imgs[i].shared, sh, sizeof sh);
+			cli_human_size(imgs[i].size, sz, sizeof sz);
+			cli_human_size(imgs[i].shared, sh, sizeof sh);
 			struct tm tm;
 			if (imgs[i].pulled && localtime_r(&imgs[i].pulled, &tm))
 				strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
@@ -234,7 +234,7 @@ static int inspect_main(int argc, char **argv)
 		json_array_foreach(layers, i, l)
 		{
 			char sz[32];
-			human_size((uint64_t)json_integer_value(json_object_get(l, "size")), sz, sizeof sz);
+			cli_human_size((uint64_t)json_integer_value(json_object_get(l, "size")), sz, sizeof sz);
 			printf("  %s  %s\n", json_get_str(l, "digest"), sz);
 		}
 	}
@@ -276,7 +276,7 @@ static int prune_main(int argc, char **argv)
 	if (rc < 0)
 		return cli_fail(&err, EXIT_ERR);
 	char sz[32];
-	human_size(freed, sz, sizeof sz);
+	cli_human_size(freed, sz, sizeof sz);
 	printf("freed %s\n", sz);
 	return EXIT_OK;
 }

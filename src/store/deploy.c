@@ -245,28 +245,13 @@ static time_t unnamed_since(const char *root, const char *digest)
 	return now;
 }
 
-static int digest_named(const char *root, const char *digest)
-{
-	struct store_name *names;
-	size_t n;
-	struct ferr e = FERR_INIT;
-	if (store_refs_scan(root, &names, &n, &e) < 0)
-		return -1;
-	int found = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(names[i].digest, digest))
-			found = 1;
-	store_names_free(names, n);
-	return found;
-}
-
 /* A name now points to dg (it pointed to old, may be NULL): dg is named,
  * old may have lost its last name. */
 static void publish_done(struct store *st, const char *dg, const char *old, bool *changed)
 {
 	_cleanup_free_ char *up = unnamed_path(st->home, dg);
 	unlink(up);
-	if (old && strcmp(old, dg) && digest_named(st->home, old) == 0)
+	if (old && strcmp(old, dg) && store_digest_referenced(st->home, old, &(struct ferr)FERR_INIT) == 0)
 		(void)unnamed_since(st->home, old);
 	if (changed)
 		*changed = !old || strcmp(old, dg) != 0;
@@ -465,7 +450,7 @@ int store_deploy_gc(struct store *st, unsigned keep_days, uint64_t *freed, struc
 		if (strlen(e->d_name) != SHA256_HEX_LEN || !store_is_hex(e->d_name))
 			continue;
 		_cleanup_free_ char *dg = xasprintf("sha256:%s", e->d_name);
-		if (!store_image_present(st->home, dg) || digest_named(st->home, dg) == 1) {
+		if (!store_image_present(st->home, dg) || store_digest_referenced(st->home, dg, &(struct ferr)FERR_INIT) == 1) {
 			_cleanup_free_ char *p = path_join(ud, e->d_name);
 			unlink(p);
 		}

@@ -111,7 +111,7 @@ static int list_own(struct store *st, struct store_image **out, size_t *n, struc
 }
 
 /* Does a name of our own store point at digest? -1 when the names cannot be read. */
-static int digest_referenced(const char *root, const char *digest, struct ferr *err)
+int store_digest_referenced(const char *root, const char *digest, struct ferr *err)
 {
 	struct store_name *names;
 	size_t n;
@@ -166,12 +166,12 @@ int store_rm(struct store *st, const char *refstr, struct ferr *err)
 			rc = store_ref_remove(st->home, &ref, false, err);
 		image_ref_free(&ref);
 	}
-	int refd = rc == 0 ? digest_referenced(st->home, info->manifest_digest, err) : -1;
+	int refd = rc == 0 ? store_digest_referenced(st->home, info->manifest_digest, err) : -1;
 	if (refd == 0) {
 		/* Under the image's lock: a pull of it finishes first, and a pull
 		 * that re-adds a name between our look and the removal is seen. */
 		int lock = store_lock_take(st->home, info->manifest_digest + 7, LOCK_EX, "pulling this image", NULL, err);
-		refd = lock == -1 ? -1 : digest_referenced(st->home, info->manifest_digest, err);
+		refd = lock == -1 ? -1 : store_digest_referenced(st->home, info->manifest_digest, err);
 		if (refd == 0 && remove_image(st->home, info->manifest_digest, NULL, err) < 0)
 			refd = -1;
 		store_lock_release(lock);

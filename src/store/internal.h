@@ -112,3 +112,7 @@ int store_prune_with(struct store *st, bool (*keep_unnamed)(const char *digest, 
 bool store_is_deploy(const char *root);
 /* The sandbox conventions (doc/deploy.md) on a tree not yet published. */
 int store_deploy_finish(int rootfd, struct ferr *err);
+
+/* gc.c: 1 when a name in ROOT's refs/ points at digest, 0 when none does,
+ * -1 with err when the names cannot be read. */
+int store_digest_referenced(const char *root, const char *digest, struct ferr *err);
