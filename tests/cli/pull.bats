@@ -145,10 +145,10 @@ store_names() { "$FERRY" images --json | jq -r '.[].name' | sort; }
 
 @test "pull: the progress bar is drawn by the CLI on a terminal, never with -q or without a terminal" {
 	command -v script >/dev/null || skip "script(1) (util-linux) is not installed"
-	script -qec "$FERRY pull --insecure $HTTP_REGISTRY/busybox" /dev/null >"$BATS_TEST_TMPDIR/tty.out"
+	script -qec "$(printf %q "$FERRY") pull --insecure $HTTP_REGISTRY/busybox" /dev/null >"$BATS_TEST_TMPDIR/tty.out"
 	tr '\r' '\n' <"$BATS_TEST_TMPDIR/tty.out" | grep -q 'downloading.*100%' || die "no bar: $(cat -v "$BATS_TEST_TMPDIR/tty.out")"
 	rm -rf "$FERRY_HOME"
-	script -qec "$FERRY pull -q --insecure $HTTP_REGISTRY/busybox" /dev/null >"$BATS_TEST_TMPDIR/tty-q.out"
+	script -qec "$(printf %q "$FERRY") pull -q --insecure $HTTP_REGISTRY/busybox" /dev/null >"$BATS_TEST_TMPDIR/tty-q.out"
 	! grep -q downloading "$BATS_TEST_TMPDIR/tty-q.out"
 	rm -rf "$FERRY_HOME"
 	run "$FERRY" pull --insecure "$HTTP_REGISTRY/busybox"
@@ -160,7 +160,7 @@ store_names() { "$FERRY" images --json | jq -r '.[].name' | sort; }
 	command -v script >/dev/null || skip "script(1) (util-linux) is not installed"
 	registry_trust
 	cd "$BATS_TEST_TMPDIR"
-	script -qec "$FERRY exec $REGISTRY/busybox:latest /bin/busybox echo ran-it" /dev/null >"$BATS_TEST_TMPDIR/tty.out"
+	script -qec "$(printf %q "$FERRY") exec $REGISTRY/busybox:latest /bin/busybox echo ran-it" /dev/null >"$BATS_TEST_TMPDIR/tty.out"
 	tr '\r' '\n' <"$BATS_TEST_TMPDIR/tty.out" | grep -q 'downloading.*100%' || die "no bar: $(cat -v "$BATS_TEST_TMPDIR/tty.out")"
 	grep -q ran-it "$BATS_TEST_TMPDIR/tty.out"
 }
