@@ -28,6 +28,7 @@
 #include "base/path.h"
 #include "base/str.h"
 #include "runtime/internal.h"
+#include "store/store.h"
 
 extern char **environ;
 
@@ -354,10 +355,8 @@ static void find_stores(struct ctx *c)
 		for (char *t = copy, *e; (e = strsep(&t, ":")) != NULL;)
 			if (e[0])
 				strv_push(&cand, e);
-		const char *fh = getenv("FERRY_HOME"), *x = getenv("XDG_DATA_HOME"), *h = getenv("HOME");
-		_cleanup_free_ char *home = fh && fh[0] ? xstrdup(fh)
-					    : x && x[0] ? xasprintf("%s/ferry", x)
-					    : h && h[0] ? xasprintf("%s/.local/share/ferry", h) : NULL;
+		struct ferr e = FERR_INIT;
+		_cleanup_free_ char *home = store_default_root(&e); /* the one store_open uses */
 		if (home)
 			strv_push(&cand, home);
 	}

@@ -29,7 +29,7 @@ const char *store_home(const struct store *st)
 	return st->home;
 }
 
-static char *default_home(struct ferr *err)
+char *store_default_root(struct ferr *err)
 {
 	const char *h = getenv("FERRY_HOME");
 	if (h && *h)
@@ -166,7 +166,7 @@ int store_open_at(struct store **out, const char *root, struct ferr *err)
 
 int store_open(struct store **out, struct ferr *err)
 {
-	char *home = default_home(err);
+	char *home = store_default_root(err);
 	if (!home)
 		return ferr_wrap(err, "open store");
 	char **ro = NULL;

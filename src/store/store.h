@@ -19,6 +19,9 @@ struct store;
 /* Open (creating if needed) $FERRY_HOME, default ${XDG_DATA_HOME:-~/.local/share}/ferry,
  * and the read-only stores of FERRY_STORE_PATH. */
 int store_open(struct store **st, struct ferr *err);
+/* The root store_open uses: FERRY_HOME, else $XDG_DATA_HOME/ferry, else
+ * ~/.local/share/ferry (home from base/home.c: never /tmp). */
+char *store_default_root(struct ferr *err);
 /* Open (creating if needed) the store at ROOT alone: no FERRY_STORE_PATH.
  * The same private layout, locks and verified, deduplicated trees. */
 int store_open_at(struct store **st, const char *root, struct ferr *err);
