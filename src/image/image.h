@@ -183,3 +183,35 @@ struct layer_stats {
  * there once per (content, mode) and hardlinked into the tree. */
 int layer_extract(int blobfd, const char *diff_id, int rootfd, int filesfd, struct layer_stats *stats,
 	struct ferr *err);
+
+/* ---- single-file images (image/sfile.c) ------------------------------------
+ * A squashfs file, a SIF file whose primary system partition is a squashfs,
+ * or an old .simg (a launch-script header, then a squashfs). sfile_probe
+ * says which, and where the squashfs lies in the file, so that the runtime
+ * can mount it at that offset and `ferry import` can read it. */
+
+enum sfile_kind {
+	SFILE_SQUASHFS = 1,
+	SFILE_SIF,
+	SFILE_SIMG,
+};
+
+struct sfile {
+	enum sfile_kind kind;
+	uint64_t sqfs_offset; /* where the squashfs starts in the file */
+	uint64_t sqfs_size;   /* its length in bytes */
+	int64_t created;      /* creation time (seconds since the epoch), or 0 */
+};
+
+/* Is the file open at fd (named name, for messages) a single-file image
+ * ferry can read? Returns 1 and fills *out when it is, 0 when it is not
+ * one at all (a caller may then try other kinds of IMAGE), and -1 with err
+ * set when it is one but cannot be used (truncated, corrupt, an ext3 or
+ * encrypted SIF partition, a SIF without a system partition: "not
+ * supported"). */
+int sfile_probe(int fd, const char *name, struct sfile *out, struct ferr *err);
+
+/* The image config that `ferry export` embedded in the file, if any: *have
+ * says whether one was found. */
+int sfile_config(int fd, const char *name, const struct sfile *sf, struct image_config *cfg, bool *have,
+	struct ferr *err);
