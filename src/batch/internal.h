@@ -34,6 +34,21 @@ int journal_err(sqlite3 *db, struct ferr *err, const char *what);
 double batch_now(void);
 
 /* task.c */
+struct task_result {
+	enum batch_state st;
+	int code;
+	char *reason;
+	json_t *outputs;
+	int attempts;
+	double start, end;
+};
+void task_result_clear(struct task_result *res);
+int task_result_write(const struct batch_run *r, long index, const struct task_result *res);
+int task_result_read(const struct batch_run *r, long index, struct task_result *res);
+void task_result_unlink(const struct batch_run *r, long index);
+int task_result_record(struct batch_run *r, long index, const struct task_result *res, struct ferr *err);
+int task_prepare(struct batch_run *r, long index, struct ferr *err);
+int task_worker(struct batch_run *r, long index);
 int task_lock(const struct batch_run *r, long index, bool wait); /* fd or -1 (held by another) */
 bool task_locked(const struct batch_run *r, long index);
 
