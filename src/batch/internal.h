@@ -60,6 +60,7 @@ int slurm_refresh(struct batch_run *r, bool force, struct ferr *err);
 /* Before a Slurm run: Slurm answers, and the store and RUN are on file
  * systems the nodes share. */
 int slurm_check(struct batch_run *r, struct ferr *err);
+int slurm_precheck(const char *run_dir, char **config, struct ferr *err);
 
 /* run.c */
 void batch_emit_progress(struct batch_run *r, const struct batch_drive_opts *d, bool force);

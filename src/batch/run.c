@@ -225,6 +225,9 @@ int batch_create(const char *run_dir, const char *desc_arg, const json_t *desc, 
 	char cwd[4096];
 	if (!getcwd(cwd, sizeof cwd))
 		return ferr_set(err, errno, "the working directory");
+	/* Slurm answers and sees the store: checked before anything exists */
+	if (opts->backend == BATCH_SLURM && slurm_precheck(run_dir, NULL, err) < 0)
+		return -1;
 	if (mkdir(run_dir, 0755) < 0) {
 		if (errno == EEXIST)
 			return ferr_setc(err, FERR_USAGE, EEXIST, "run directory %s", run_dir),

@@ -133,7 +133,9 @@ static bool other_nodes(void)
 	return false;
 }
 
-int slurm_check(struct batch_run *r, struct ferr *err)
+/* Slurm answers (*config: `scontrol show config`), and the store and the
+ * run directory are where the cluster's other nodes see them. */
+int slurm_precheck(const char *run_dir, char **config, struct ferr *err)
 {
 	char *argv[] = { "scontrol", "show", "config", NULL };
 	_cleanup_free_ char *out = NULL;
@@ -146,30 +148,39 @@ int slurm_check(struct batch_run *r, struct ferr *err)
 		return ferr_setc(err, FERR_NETWORK, 0, "Slurm unreachable: scontrol show config: %s", l),
 		       ferr_hint(err, "is slurmctld running (scontrol ping)? or use --backend local");
 	}
-	long max = config_long(out, "MaxArraySize", 1001);
+	if (other_nodes()) {
+		struct ferr e = FERR_INIT;
+		_cleanup_free_ char *root = store_default_root(&e);
+		if (root && fs_local(root))
+			return ferr_setc(err, FERR_INVALID, 0,
+					 "Slurm: the store %s is on a file system local to this node, which the "
+					 "cluster's other nodes do not see",
+					 root),
+			       ferr_hint(err, "set FERRY_HOME to a directory on a shared file system (home, "
+					      "/project, /scratch)");
+		_cleanup_free_ char *abs = realpath(run_dir, NULL);
+		_cleanup_free_ char *parent = abs ? NULL : path_dirname(run_dir);
+		if (fs_local(abs ? abs : parent))
+			return ferr_setc(err, FERR_INVALID, 0,
+					 "Slurm: run directory %s is on a file system local to this node, which the "
+					 "cluster's other nodes do not see",
+					 run_dir),
+			       ferr_hint(err, "choose a --run-dir on a shared file system");
+	}
+	if (config)
+		*config = steal_ptr(&out);
+	return 0;
+}
+
+int slurm_check(struct batch_run *r, struct ferr *err)
+{
+	_cleanup_free_ char *cfg = NULL;
+	if (slurm_precheck(r->dir, &cfg, err) < 0)
+		return -1;
+	long max = config_long(cfg, "MaxArraySize", 1001);
 	char buf[32];
 	snprintf(buf, sizeof buf, "%ld", max > 1 ? max : 1001);
-	if (journal_meta_set(r->db, "slurm_max_array_size", buf, err) < 0)
-		return -1;
-	if (!other_nodes())
-		return 0;
-	struct ferr e = FERR_INIT;
-	_cleanup_free_ char *root = store_default_root(&e);
-	if (root && fs_local(root))
-		return ferr_setc(err, FERR_INVALID, 0,
-				 "Slurm: the store %s is on a file system local to this node, which the cluster's other "
-				 "nodes do not see",
-				 root),
-		       ferr_hint(err, "set FERRY_HOME to a directory on a shared file system (home, /project, "
-				      "/scratch), then 'ferry batch resume %s'",
-				 r->dir);
-	if (fs_local(r->dir))
-		return ferr_setc(err, FERR_INVALID, 0,
-				 "Slurm: run directory %s is on a file system local to this node, which the cluster's "
-				 "other nodes do not see",
-				 r->dir),
-		       ferr_hint(err, "use --run-dir on a shared file system");
-	return 0;
+	return journal_meta_set(r->db, "slurm_max_array_size", buf, err);
 }
 
 static void sh_quote(struct dstr *s, const char *v)
@@ -236,7 +247,7 @@ static const char *const exported[] = { "PATH",	     "HOME",	       "USER",		"LA
 					"XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "TMPDIR",
 					"FERRY_BATCH_JOURNAL_MODE" };
 
-static int write_script(struct batch_run *r, char **args, char **path, struct ferr *err)
+static int write_script(struct batch_run *r, char **args, long max, char **path, struct ferr *err)
 {
 	_cleanup_free_ char *dir = path_join(r->dir, "slurm");
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
@@ -251,11 +262,13 @@ static int write_script(struct batch_run *r, char **args, char **path, struct fe
 		    "# ferry batch: the Slurm array job of run %s (%ld tasks).\n"
 		    "# Each array task runs one task of the run: task = OFFSET + SLURM_ARRAY_TASK_ID,\n"
 		    "# OFFSET being this script's argument (0 unless the run needed several arrays).\n"
-		    "# To submit it by hand, as ferry does:\n"
-		    "#   sbatch --array=0-%ld %s/array.sh 0\n"
-		    "#SBATCH --job-name=ferry-batch\n"
-		    "#SBATCH --export=NONE\n",
-		    r->dir, r->ntasks, r->ntasks - 1, dir);
+		    "# To submit all of it by hand (arrays of at most MaxArraySize=%ld):\n",
+		    r->dir, r->ntasks, max);
+	for (long off = 0; off < r->ntasks; off += max)
+		dstr_printf(&s, "#   sbatch --array=0-%ld %s/array.sh %ld\n",
+			    (r->ntasks - off < max ? r->ntasks - off : max) - 1, dir, off);
+	dstr_append(&s, "#SBATCH --job-name=ferry-batch\n"
+			"#SBATCH --export=NONE\n");
 	if (!strpbrk(dir, " \t'\""))
 		dstr_printf(&s, "#SBATCH --output=%s/%%A_%%a.out\n", dir);
 	for (char **a = args; a && *a; a++)
@@ -378,7 +391,7 @@ static int submit_pending(struct batch_run *r, struct ferr *err)
 	_cleanup_strv_ char **res = xcalloc(1, sizeof *res);
 	resources(r, &res);
 	_cleanup_free_ char *script = NULL;
-	if (write_script(r, res, &script, err) < 0)
+	if (write_script(r, res, max, &script, err) < 0)
 		return -1;
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(r->db, "SELECT id FROM tasks WHERE state = 'pending' ORDER BY id", -1, &s, NULL) !=

@@ -56,7 +56,7 @@ for i in range(n):
 PY
 }
 
-q() { sqlite3 "$1/batch.db" "$2"; }
+q() { sqlite3 -cmd '.timeout 30000' "$1/batch.db" "$2"; }
 
 @test "batch: 200 busybox tasks, failures by design, retries except --no-retry-codes" {
 	desc d.json
@@ -338,6 +338,7 @@ EOF
 		SLURM_CONF=$W/slurm.conf run "$FERRY" batch submit d.json i.json --run-dir S --backend slurm
 		[ "$status" -eq 1 ]
 		[[ "${lines[-1]}" == "ferry: Slurm unreachable: "*"or use --backend local"* ]]
+		[ ! -e S ]
 	fi
 }
 
