@@ -181,6 +181,9 @@ bool batch_driver_alive(struct batch_run *r, pid_t *pid);
  * scancel), with the reason from scontrol. squeue runs at most once every
  * few seconds, whoever asks (the time of the last call is in the journal). */
 int batch_refresh(struct batch_run *r, struct ferr *err);
+/* The same now, whenever the last one was (once, when a run has ended, so
+ * that its last tasks' reasons are Slurm's). */
+int batch_refresh_now(struct batch_run *r, struct ferr *err);
 
 /* ---- reading it ---- */
 

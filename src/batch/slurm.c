@@ -32,6 +32,10 @@
 #include "store/store.h"
 
 #define SQUEUE_EVERY_S 5.0
+/* A task whose tool died of SIGTERM or SIGKILL and that run-task recorded
+ * as a plain failure: Slurm's time limit or scancel may have sent it (the
+ * runtime passes the signal on to the tool), which scontrol tells. */
+#define KILLED_ROW "(state = 'failed' AND exit_code IN (137, 143) AND reason LIKE 'exit code%')"
 
 /* Run argv (no shell); *out gets stdout and stderr together. Returns the
  * exit status, or -1 when it could not be started (errno). */
@@ -490,8 +494,8 @@ static void explain(struct batch_run *r, const char *job, const char *scontrol, 
 				   job, index, st, why, ec, r->dir, job, index);
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(r->db,
-			       "UPDATE tasks SET state = ?, reason = ?, exit_code = ?, end = ? "
-			       "WHERE id = ? AND state IN ('queued', 'running')",
+			       "UPDATE tasks SET state = ?, reason = ?, exit_code = coalesce(?, exit_code), end = ? "
+			       "WHERE id = ? AND (state IN ('queued', 'running') OR " KILLED_ROW ")",
 			       -1, &s, NULL) != SQLITE_OK)
 		return;
 	sqlite3_bind_text(s, 1, batch_state_name(to), -1, SQLITE_STATIC);
@@ -542,8 +546,8 @@ int slurm_refresh(struct batch_run *r, bool force, struct ferr *err)
 	/* rows Slurm no longer runs, array job by array job */
 	sqlite3_stmt *rows = NULL;
 	if (sqlite3_prepare_v2(r->db,
-			       "SELECT id, slurm_job, slurm_index FROM tasks WHERE state IN ('queued', 'running') "
-			       "AND slurm_job IS NOT NULL ORDER BY slurm_job",
+			       "SELECT id, slurm_job, slurm_index FROM tasks WHERE slurm_job IS NOT NULL AND "
+			       "(state IN ('queued', 'running') OR " KILLED_ROW ") ORDER BY slurm_job",
 			       -1, &rows, NULL) != SQLITE_OK)
 		return journal_err(r->db, err, "read");
 	_cleanup_free_ char *shown_job = NULL;
@@ -581,6 +585,11 @@ int slurm_refresh(struct batch_run *r, bool force, struct ferr *err)
 int batch_refresh(struct batch_run *r, struct ferr *err)
 {
 	return slurm_refresh(r, false, err);
+}
+
+int batch_refresh_now(struct batch_run *r, struct ferr *err)
+{
+	return slurm_refresh(r, true, err);
 }
 
 int slurm_cancel(struct batch_run *r, struct ferr *err)
@@ -622,8 +631,11 @@ int slurm_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 		struct batch_counts c;
 		if (batch_counts(r, &c, err) < 0)
 			return -1;
-		if (!c.n[BATCH_PENDING] && !c.n[BATCH_QUEUED] && !c.n[BATCH_RUNNING])
+		if (!c.n[BATCH_PENDING] && !c.n[BATCH_QUEUED] && !c.n[BATCH_RUNNING]) {
+			if (slurm_refresh(r, true, err) < 0)
+				return -1;
 			break;
+		}
 		struct timespec ts = { 0, 250 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 		if (slurm_refresh(r, false, err) < 0)

@@ -68,8 +68,10 @@ static int mark_end(struct batch_run *r, long index, enum batch_state st, int co
 		    const json_t *outputs, struct ferr *err)
 {
 	sqlite3_stmt *s = NULL;
+	/* only a running row: a task cancelled meanwhile (`batch cancel`)
+	 * stays cancelled */
 	if (sqlite3_prepare_v2(r->db, "UPDATE tasks SET state = ?, exit_code = ?, end = ?, reason = ?, outputs = ? "
-				      "WHERE id = ?",
+				      "WHERE id = ? AND state = 'running'",
 			       -1, &s, NULL) != SQLITE_OK)
 		return journal_err(r->db, err, "update");
 	_cleanup_free_ char *out = outputs ? json_dumps(outputs, JSON_COMPACT) : NULL;
