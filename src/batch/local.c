@@ -221,10 +221,13 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 			}
 			long task = ids[at++];
 			cursor = task;
-			if (task_prepare(r, task, err) < 0) {
+			int prep = task_prepare(r, task, err);
+			if (prep < 0) {
 				rc = -1;
 				break;
 			}
+			if (prep > 0)
+				continue; /* cancelled meanwhile */
 			fflush(stdout);
 			fflush(stderr);
 			pid_t pid = fork();

@@ -52,7 +52,8 @@ static int mark_running(struct batch_run *r, long index, struct ferr *err)
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(r->db,
 			       "UPDATE tasks SET state = 'running', attempt = attempt + 1, start = ?, end = NULL, "
-			       "exit_code = NULL, host = ?, pid = ?, reason = NULL, outputs = NULL WHERE id = ?",
+			       "exit_code = NULL, host = ?, pid = ?, reason = NULL, outputs = NULL "
+			       "WHERE id = ? AND state NOT IN ('succeeded', 'cancelled')",
 			       -1, &s, NULL) != SQLITE_OK)
 		return journal_err(r->db, err, "update");
 	sqlite3_bind_double(s, 1, batch_now());
@@ -61,7 +62,10 @@ static int mark_running(struct batch_run *r, long index, struct ferr *err)
 	sqlite3_bind_int64(s, 4, index);
 	int rc = sqlite3_step(s);
 	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : journal_err(r->db, err, "update");
+	if (rc != SQLITE_DONE)
+		return journal_err(r->db, err, "update");
+	/* 1: cancelled (or done) meanwhile, by `batch cancel`: not started */
+	return sqlite3_changes(r->db) ? 0 : 1;
 }
 
 static int mark_end(struct batch_run *r, long index, enum batch_state st, int code, const char *reason,
@@ -229,8 +233,11 @@ static int task_exec(struct batch_run *r, long index, bool journal, struct task_
 			rc = ferr_set(err, errno, "task %ld: output files in %s", index, dir);
 			break;
 		}
-		if (journal && mark_running(r, index, err) < 0) {
-			rc = -1;
+		int m = journal ? mark_running(r, index, err) : 0;
+		if (m != 0) {
+			rc = m < 0 ? -1 : 0;
+			if (m > 0 && !res->attempts)
+				res->st = BATCH_CANCELLED;
 			break;
 		}
 		free(res->reason);
