@@ -206,7 +206,6 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 	for (;;) {
 		if (d->stop && *d->stop) {
 			stop_all(r, w, nw);
-			nw = 0;
 			break;
 		}
 		/* fill the pool */
@@ -249,7 +248,6 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 		}
 		if (rc < 0) {
 			stop_all(r, w, nw);
-			nw = 0;
 			break;
 		}
 		if (!nw) {
@@ -281,7 +279,6 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 		if (n < 0 && errno != EINTR) {
 			rc = ferr_set(err, errno, "poll");
 			stop_all(r, w, nw);
-			nw = 0;
 			break;
 		}
 		bool changed = false;

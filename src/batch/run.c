@@ -448,7 +448,7 @@ int batch_spawn_driver(const char *run_dir, const char *ferry_exe, pid_t *pid, s
 	sigaddset(&def, SIGPIPE);
 	posix_spawnattr_setsigdefault(&at, &def);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	char *argv[] = { "ferry", "batch", "resume", "--quiet", (char *)run_dir, NULL };
+	char *argv[] = { "ferry", "batch", "resume", "--quiet", "--wait", (char *)run_dir, NULL };
 	int e = posix_spawn(pid, exe, &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);

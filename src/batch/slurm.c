@@ -94,6 +94,8 @@ static char *first_line(const char *s)
 static long config_long(const char *cfg, const char *key, long dflt)
 {
 	const char *p = cfg;
+	if (!cfg)
+		return dflt;
 	size_t L = strlen(key);
 	while ((p = strstr(p, key))) {
 		if ((p == cfg || p[-1] == '\n') && (p[L] == ' ' || p[L] == '=')) {
@@ -471,9 +473,9 @@ static void explain(struct batch_run *r, const char *job, const char *scontrol, 
 	enum batch_state to = BATCH_FAILED;
 	int code = -1;
 	if (*ec) {
-		int a = atoi(ec);
+		int a = (int)strtol(ec, NULL, 10);
 		const char *colon = strchr(ec, ':');
-		int sig = colon ? atoi(colon + 1) : 0;
+		int sig = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
 		code = sig ? 128 + sig : a;
 	}
 	_cleanup_free_ char *reason = NULL;

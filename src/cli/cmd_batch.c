@@ -368,7 +368,7 @@ static int sub_resume(struct bopts *b)
 	int rc = open_run(b, "resume", &r);
 	if (rc)
 		return rc;
-	rc = drive(r, b, batch_run_backend(r) == BATCH_SLURM && !b->wait && !b->quiet);
+	rc = drive(r, b, batch_run_backend(r) == BATCH_SLURM && !b->wait);
 	batch_close(r);
 	return rc;
 }
@@ -392,9 +392,12 @@ static void print_status(struct batch_run *r, const json_t *j)
 	for (size_t i = 0; i < json_array_size(f); i++) {
 		const json_t *t = json_array_get(f, i);
 		const char *err = json_get_str(t, "error");
-		printf("  task %lld: exit %lld%s%s%s: %s (%s)\n", (long long)json_integer_value(json_object_get(t, "task")),
+		const char *why = json_get_str(t, "reason") ?: "";
+		/* "exit code N: description" says again what the line says */
+		bool plain = str_starts_with(why, "exit code ");
+		printf("  task %lld: exit %lld%s%s%s%s%s [%s]\n", (long long)json_integer_value(json_object_get(t, "task")),
 		       (long long)json_integer_value(json_object_get(t, "exit-code")), err ? " (" : "", err ? err : "",
-		       err ? ")" : "", json_get_str(t, "reason") ?: "", json_get_str(t, "source") ?: "");
+		       err ? ")" : "", plain ? "" : ": ", plain ? "" : why, json_get_str(t, "source") ?: "");
 	}
 	if (json_is_true(json_object_get(j, "driver-alive")))
 		printf("driver: pid %lld\n", (long long)json_integer_value(json_object_get(j, "driver-pid")));
