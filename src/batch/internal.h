@@ -17,6 +17,8 @@ struct batch_run {
 	long ntasks;
 	enum batch_backend backend;
 	int driver_lock;      /* fd holding RUN/driver.lock while we drive, else -1 */
+	json_t *prepared;     /* local: the invocation of the task about to be forked */
+	long prepared_index;
 };
 
 /* journal.c */

@@ -167,6 +167,7 @@ static void run_free(struct batch_run *r)
 	json_decref(r->desc);
 	free(r->desc_arg);
 	json_decref(r->opts);
+	json_decref(r->prepared);
 	free(r);
 }
 

@@ -1,7 +1,7 @@
 /* One task: the same launch as `ferry app launch` (app_launch_plan, run,
  * record), in RUN/tasks/<n>/, with the image already staged (no pull), its
  * stdout and stderr in files there, and its provenance record beside them.
- * While it runs, the process holds RUN/tasks/<n>/.lock (flock): a driver
+ * While it runs, the process holds a lock (flock) on RUN/tasks/<n>/: a driver
  * that finds a row "running" with the lock free knows its process is gone,
  * and one that finds the lock held knows it still runs (its driver was
  * killed, the task was not) and waits for it instead of starting it twice. */
@@ -24,8 +24,9 @@
 int task_lock(const struct batch_run *r, long index, bool wait)
 {
 	char p[4096];
-	snprintf(p, sizeof p, "%s/tasks/%ld/.lock", r->dir, index);
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* the directory itself: no lock file to create (an inode per task) */
+	snprintf(p, sizeof p, "%s/tasks/%ld", r->dir, index);
+	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
@@ -38,8 +39,8 @@ int task_lock(const struct batch_run *r, long index, bool wait)
 bool task_locked(const struct batch_run *r, long index)
 {
 	char p[4096];
-	snprintf(p, sizeof p, "%s/tasks/%ld/.lock", r->dir, index);
-	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+	snprintf(p, sizeof p, "%s/tasks/%ld", r->dir, index);
+	_cleanup_close_ int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	return flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
@@ -204,6 +205,8 @@ static int task_exec(struct batch_run *r, long index, bool journal, struct task_
 		inv = batch_task_invocation(r, index, err);
 		if (!inv)
 			return -1;
+	} else if (r->prepared && r->prepared_index == index) {
+		inv = json_incref(r->prepared); /* what the driver wrote, before it forked us */
 	} else {
 		_cleanup_free_ char *ip = path_join(dir, "invocation.json");
 		inv = json_load_path(ip, err);
@@ -401,17 +404,18 @@ int task_prepare(struct batch_run *r, long index, struct ferr *err)
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return ferr_set(err, errno, "task directory %s", dir);
 	task_result_unlink(r, index);
+	/* written in place, every time: a driver killed while writing it left
+	 * the task pending, and the next one writes it again */
 	_cleanup_free_ char *ipath = path_join(dir, "invocation.json");
-	if (!fs_exists(ipath)) {
-		_cleanup_json_ json_t *inv = batch_task_invocation(r, index, err);
-		if (!inv)
-			return -1;
-		_cleanup_free_ char *text = json_dumps(inv, JSON_INDENT(2));
-		char tmp[4200];
-		snprintf(tmp, sizeof tmp, "%s.tmp", ipath);
-		_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 || !text || fs_write_all(fd, text, strlen(text)) < 0 || rename(tmp, ipath) < 0)
-			return ferr_set(err, errno, "%s", ipath);
-	}
+	json_t *inv = batch_task_invocation(r, index, err);
+	if (!inv)
+		return -1;
+	json_decref(r->prepared);
+	r->prepared = inv;
+	r->prepared_index = index;
+	_cleanup_free_ char *text = json_dumps(inv, JSON_INDENT(2));
+	_cleanup_close_ int fd = open(ipath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || !text || fs_write_all(fd, text, strlen(text)) < 0)
+		return ferr_set(err, errno, "%s", ipath);
 	return mark_running(r, index, err);
 }
