@@ -394,7 +394,7 @@ static void print_status(struct batch_run *r, const json_t *j)
 		const char *err = json_get_str(t, "error");
 		const char *why = json_get_str(t, "reason") ?: "";
 		/* "exit code N: description" says again what the line says */
-		bool plain = str_starts_with(why, "exit code ");
+		bool plain = !*why || str_starts_with(why, "exit code ");
 		printf("  task %lld: exit %lld%s%s%s%s%s [%s]\n", (long long)json_integer_value(json_object_get(t, "task")),
 		       (long long)json_integer_value(json_object_get(t, "exit-code")), err ? " (" : "", err ? err : "",
 		       err ? ")" : "", plain ? "" : ": ", plain ? "" : why, json_get_str(t, "source") ?: "");
