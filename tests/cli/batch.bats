@@ -356,3 +356,22 @@ EOF
 	run "$FERRY" batch status R2 --json
 	[ "$(jq -r '."journal-mode"' <<<"$output")" = delete ]
 }
+
+@test "batch: another user can neither read nor stop a run: one line, the run untouched" {
+	is_root || skip "needs root to act as a second user"
+	source "$FERRY_SRC/tests/lib/user.bash"
+	ensure_test_user
+	desc d.json
+	echo '{"x": "a"}' >i.json
+	run "$FERRY" batch submit d.json i.json --run-dir R --hold -q
+	[ "$status" -eq 0 ]
+	chmod -R a+rX "$BATS_TEST_TMPDIR"
+	grant_access "$W" 2>/dev/null
+	for sub in status cancel resume; do
+		run setpriv --reuid="$FERRY_TEST_USER" --regid="$FERRY_TEST_USER" --init-groups "$FERRY" batch "$sub" "$W/R"
+		[ "$status" -eq 1 ]
+		[ "${#lines[@]}" -eq 1 ]
+		[[ "$output" == "ferry: journal $W/R/batch.db: you cannot write it: Permission denied"* ]]
+	done
+	[ "$(q R "select state from tasks")" = pending ]
+}
