@@ -188,9 +188,9 @@ static int mount_fuse(struct ctx *c, struct ferr *err)
 		ferr_setc(err, FERR_UNSUPPORTED, e, "image %s: the kernel refuses a FUSE mount in a user namespace", c->file);
 		return ferr_hint(err, "Linux >= 4.18 allows it; or " WAY_OUT, c->file);
 	}
-	if (send_fd(c->sqsock, fuse) < 0 && errno != EPIPE && errno != ECONNRESET)
-		return ferr_set(err, errno, "pass /dev/fuse to the squashfs helper");
-	/* The helper's word: "" once the squashfs opened, else why not. */
+	/* The helper's word: "" once the squashfs opened, else why not. Read
+	 * before the descriptor goes: a helper that exits with it unread
+	 * would turn its message into ECONNRESET here. */
 	char msg[256];
 	ssize_t n;
 	while ((n = recv(c->sqsock, msg, sizeof msg - 1, 0)) < 0 && errno == EINTR)
@@ -200,6 +200,8 @@ static int mount_fuse(struct ctx *c, struct ferr *err)
 	msg[n] = '\0';
 	if (msg[0])
 		return ferr_setc(err, FERR_INVALID, 0, "image %s: %s", c->file, msg);
+	if (send_fd(c->sqsock, fuse) < 0)
+		return ferr_set(err, errno, "image %s: pass /dev/fuse to the squashfs helper", c->file);
 	close(c->sqsock);
 	c->sqsock = -1;
 	return 0;
