@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Running a single-file image, the exec part of bench/squash (issue 8):
+#   ferry exec FILE.sqfs CMD      vs  ch-run FILE.sqfs -- CMD (Debian's ch-run
+#                                     links libsquashfuse, as ferry's helper loads it)
+#                                 vs  ferry exec TREE CMD (the same image unpacked)
+#   ferry exec FILE.sif CMD       vs  the .sqfs (when this ferry can write a SIF)
+# CMD is /bin/true, then python3 importing a dozen packages
+# (many small reads through the mount: the issue names json, email,
+# http.client, xml.dom, which the test image's python3-minimal lacks, so
+# the nearest set it has). The Debian test image, squashed with
+# mksquashfs -all-root -comp zstd. All commands of a table run in one
+# hyperfine run, from a fresh working directory made for this run; prints
+# a markdown table of min, median and max and the ratios of medians.
+# Usage: bench/squash/exec.sh [RUNS]   (default 30); as an unprivileged
+# user for the figures that matter.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+FERRY_BUILD=${FERRY_BUILD:-$src/build}
+FERRY=${FERRY:-$FERRY_BUILD/src/cli/ferry}
+FERRY_TEST_IMAGES=${FERRY_TEST_IMAGES:-$FERRY_BUILD/test-images}
+runs=${1:-30}
+layout=$FERRY_TEST_IMAGES/debian
+[ -f "$layout/index.json" ] || "$src/tests/lib/build-images" "$FERRY_TEST_IMAGES" >&2
+for t in hyperfine umoci jq mksquashfs ch-run; do
+	command -v $t >/dev/null || { echo "bench/squash: $t missing (scripts/install-deps bench)" >&2; exit 1; }
+done
+export USER=${USER:-$(id -un)}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-squash.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+umoci --log error unpack --rootless --image "$layout:latest" "$work/bundle" >&2
+tree=$work/bundle/rootfs
+chmod 755 "$work" "$work/bundle"
+mksquashfs "$tree" "$work/debian.sqfs" -all-root -comp zstd -noappend -quiet -no-progress >&2
+sif=""
+if "$FERRY" export --help 2>/dev/null | grep -q sif &&
+	"$FERRY" export "$tree" -o "$work/debian.sif" >/dev/null 2>&1; then
+	sif=$work/debian.sif
+else
+	echo "bench/squash: this ferry writes no SIF yet: the SIF row is skipped" >&2
+fi
+mkdir "$work/cwd" && cd "$work/cwd" # fresh, and bound by both tools as a job directory
+
+bench() { # LABEL CMD...
+	local label=$1
+	shift
+	local args=(-n "ferry exec FILE.sqfs" "$FERRY exec $work/debian.sqfs $*"
+		-n "ch-run FILE.sqfs" "ch-run $work/debian.sqfs -- $*"
+		-n "ferry exec TREE" "$FERRY exec $tree $*")
+	[ -z "$sif" ] || args+=(-n "ferry exec FILE.sif" "$FERRY exec $sif $*")
+	hyperfine -N --style none --warmup 5 --runs "$runs" --export-json "$work/$label.json" "${args[@]}" >&2
+}
+
+report() { # LABEL TITLE
+	local j=$work/$1.json
+	echo
+	echo "### $2"
+	echo
+	echo "| command | min (ms) | median (ms) | max (ms) | vs ch-run | − tree (ms) |"
+	echo "|---|---:|---:|---:|---:|---:|"
+	jq -r '(.results[] | select(.command=="ch-run FILE.sqfs") | .median) as $ch |
+		(.results[] | select(.command=="ferry exec TREE") | .median) as $tr | .results[] |
+		[.command, (.min*1000*100|round/100), (.median*1000*100|round/100), (.max*1000*100|round/100),
+		 ((.median/$ch)*100|round/100|tostring) + "×", ((.median-$tr)*1000*100|round/100)] |
+		"| \(.[0]) | \(.[1]) | \(.[2]) | \(.[3]) | \(.[4]) | \(.[5]) |"' "$j"
+}
+
+bench true /bin/true
+mods='import email.message, email.parser, logging, argparse, typing, pathlib, subprocess, urllib.parse, tempfile, inspect, ast, csv, configparser'
+bench py python3 -c "'$mods'"
+echo "## ferry exec of a single-file image ($(date -u +%Y-%m-%d), $(uname -r), $(nproc) CPUs, user $(id -un), $runs runs)"
+echo
+echo "ferry $("$FERRY" version 2>/dev/null | head -1); $(ch-run --version 2>&1 | head -1 | sed 's/^/ch-run /'); $(mksquashfs -version 2>&1 | head -1); squashfs $(du -k "$work/debian.sqfs" | cut -f1) KiB (zstd)"
+report true "/bin/true"
+report py "python3 -c '$mods'"
