@@ -25,6 +25,8 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <float.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -38,6 +40,10 @@
 
 #include "runtime/squash.h"
 
+/* Decompressed blocks kept (each up to the block size, 128 KiB by default). */
+#define SQUASH_DATA_BLOCKS 32
+#define SQUASH_FRAG_BLOCKS 32
+
 /* What the helper takes from the libraries, resolved with dlsym. */
 #define SQ_OPS(X)                                                                                             \
 	X(getattr, sqfs_ll_op_getattr)                                                                        \
@@ -50,14 +56,25 @@
 	X(release, sqfs_ll_op_release)                                                                        \
 	X(read, sqfs_ll_op_read)                                                                              \
 	X(readlink, sqfs_ll_op_readlink)                                                                      \
-	X(listxattr, sqfs_ll_op_listxattr)                                                                    \
-	X(getxattr, sqfs_ll_op_getxattr)                                                                      \
 	X(forget, sqfs_ll_op_forget)                                                                          \
 	X(statfs, stfs_ll_op_statfs)
 
+/* Not in the installed headers (squashfuse's stat.h), exported by the library. */
+sqfs_err sqfs_stat(sqfs *fs, sqfs_inode *inode, struct stat *st);
+
 struct sqlib {
 	__typeof__(sqfs_init) *init;
+	__typeof__(sqfs_ll_iget) *ll_iget;
+	__typeof__(sqfs_dentry_init) *dentry_init;
+	__typeof__(sqfs_dentry_inode) *dentry_inode;
+	__typeof__(sqfs_dir_lookup) *dir_lookup;
+	__typeof__(sqfs_inode_get) *inode_get;
+	__typeof__(sqfs_stat) *stat;
+	__typeof__(fuse_reply_entry) *reply_entry;
+	__typeof__(fuse_reply_err) *reply_err;
 	__typeof__(sqfs_ll_init) *ll_init;
+	__typeof__(sqfs_cache_destroy) *cache_destroy;
+	__typeof__(sqfs_block_cache_init) *block_cache_init;
 	__typeof__(fuse_session_new) *session_new;
 	__typeof__(fuse_session_mount) *session_mount;
 	__typeof__(fuse_session_loop) *session_loop;
@@ -77,9 +94,54 @@ static int sym(void *h, const char *name, void *out, char *msg, size_t size)
 
 /* libsquashfuse_ll.so.0 holds libsquashfuse's reader too and needs
  * libfuse3.so.3: one dlopen, symbols looked up through its handle. */
+static struct sqlib lib;
+
+/* libsquashfuse's lookup, but a name that is not there is answered with
+ * a negative entry (ino 0) that the kernel may keep for ever, as it keeps
+ * the positive ones: the image never changes. Python's imports, a
+ * shell's PATH search, the dynamic loader's library search try many
+ * names that do not exist, and each would otherwise be a round trip to
+ * this process (and, under the overlay, one more per layer check). */
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	sqfs_ll_i lli;
+	if (lib.ll_iget(req, &lli, parent)) /* it replied */
+		return;
+	if (!S_ISDIR(lli.inode.base.mode)) {
+		lib.reply_err(req, ENOTDIR);
+		return;
+	}
+	sqfs_name namebuf;
+	sqfs_dir_entry entry;
+	bool found = false;
+	lib.dentry_init(&entry, namebuf);
+	if (lib.dir_lookup(&lli.ll->fs, &lli.inode, name, strlen(name), &entry, &found) != SQFS_OK) {
+		lib.reply_err(req, EIO);
+		return;
+	}
+	struct fuse_entry_param fe;
+	memset(&fe, 0, sizeof fe);
+	fe.attr_timeout = fe.entry_timeout = DBL_MAX;
+	if (!found) {
+		lib.reply_entry(req, &fe);
+		return;
+	}
+	sqfs_inode inode;
+	if (lib.inode_get(&lli.ll->fs, &inode, lib.dentry_inode(&entry)) != SQFS_OK) {
+		lib.reply_err(req, ENOENT);
+		return;
+	}
+	if (lib.stat(&lli.ll->fs, &inode, &fe.attr) != SQFS_OK) {
+		lib.reply_err(req, EIO);
+		return;
+	}
+	fe.ino = lli.ll->ino_register(lli.ll, &entry);
+	fe.attr.st_ino = fe.ino;
+	lib.reply_entry(req, &fe);
+}
+
 int squash_lib_load(struct sqlib_status *st)
 {
-	static struct sqlib lib;
 	st->msg[0] = '\0';
 	void *h = dlopen(SQUASH_LIB, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
@@ -89,15 +151,31 @@ int squash_lib_load(struct sqlib_status *st)
 	char *m = st->msg;
 	size_t n = sizeof st->msg;
 	if (sym(h, "sqfs_init", &lib.init, m, n) < 0 || sym(h, "sqfs_ll_init", &lib.ll_init, m, n) < 0 ||
+	    sym(h, "sqfs_cache_destroy", &lib.cache_destroy, m, n) < 0 ||
+	    sym(h, "sqfs_block_cache_init", &lib.block_cache_init, m, n) < 0 ||
 	    sym(h, "fuse_session_new", &lib.session_new, m, n) < 0 ||
 	    sym(h, "fuse_session_mount", &lib.session_mount, m, n) < 0 ||
-	    sym(h, "fuse_session_loop", &lib.session_loop, m, n) < 0)
+	    sym(h, "fuse_session_loop", &lib.session_loop, m, n) < 0 || sym(h, "sqfs_ll_iget", &lib.ll_iget, m, n) < 0 ||
+	    sym(h, "sqfs_dentry_init", &lib.dentry_init, m, n) < 0 ||
+	    sym(h, "sqfs_dentry_inode", &lib.dentry_inode, m, n) < 0 ||
+	    sym(h, "sqfs_dir_lookup", &lib.dir_lookup, m, n) < 0 || sym(h, "sqfs_inode_get", &lib.inode_get, m, n) < 0 ||
+	    sym(h, "sqfs_stat", &lib.stat, m, n) < 0 || sym(h, "fuse_reply_entry", &lib.reply_entry, m, n) < 0 ||
+	    sym(h, "fuse_reply_err", &lib.reply_err, m, n) < 0)
 		return -1;
 #define SQ_RESOLVE(field, name)                                                                               \
 	if (sym(h, #name, &lib.ops.field, m, n) < 0)                                                          \
 		return -1;
 	SQ_OPS(SQ_RESOLVE)
 #undef SQ_RESOLVE
+	lib.ops.lookup = op_lookup;
+	/* No getxattr, no listxattr: the kernel then remembers that there are
+	 * none (ENOSYS) and answers the overlay's checks for user.overlay.*
+	 * (several on every lookup) itself, instead of asking this process
+	 * each time: a python start made 200 such round trips. What the image's
+	 * extended attributes could carry is moot in the container anyway:
+	 * file capabilities need a suid mount, SELinux labels a policy. */
+	lib.ops.getxattr = NULL;
+	lib.ops.listxattr = NULL;
 	st->lib = &lib;
 	return 0;
 }
@@ -178,10 +256,21 @@ void squash_helper_main(int sock, int imgfd, uint64_t offset, int cmd_pidfd)
 	struct sqlib_status st = {0};
 	static sqfs_ll ll; /* lives as long as the process */
 	if (squash_lib_load(&st) == 0) {
-		const struct sqlib *lib = st.lib;
-		sqfs_err e = lib->init(&ll.fs, imgfd, (size_t)offset);
+		sqfs_err e = lib.init(&ll.fs, imgfd, (size_t)offset);
+		/* libsquashfuse keeps 1 data block and 3 fragment blocks
+		 * decompressed: a program's pages, faulted in 4 KiB and 128 KiB
+		 * reads that straddle blocks, would decompress each block again
+		 * and again, and python's imports spread over many fragments. */
+		if (e == SQFS_OK) {
+			lib.cache_destroy(&ll.fs.data_cache);
+			lib.cache_destroy(&ll.fs.frag_cache);
+			e = lib.block_cache_init(&ll.fs.data_cache, SQUASH_DATA_BLOCKS);
+			if (e == SQFS_OK)
+				e = lib.block_cache_init(&ll.fs.frag_cache, SQUASH_FRAG_BLOCKS);
+		}
 		if (e == SQFS_OK)
-			e = lib->ll_init(&ll);
+			e = lib.ll_init(&ll);
+
 		if (e != SQFS_OK)
 			snprintf(st.msg, sizeof st.msg, "%s", sqfs_strerror(e));
 	}
@@ -207,15 +296,14 @@ void squash_helper_main(int sock, int imgfd, uint64_t offset, int cmd_pidfd)
 	}
 	close(cmd_pidfd);
 
-	const struct sqlib *lib = st.lib;
 	char *argv[] = {"ferry-sqfs", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
-	struct fuse_session *se = lib->session_new(&args, &lib->ops, sizeof lib->ops, &ll);
+	struct fuse_session *se = lib.session_new(&args, &lib.ops, sizeof lib.ops, &ll);
 	char dev[32];
 	snprintf(dev, sizeof dev, "/dev/fd/%d", fuse_fd); /* libfuse: already mounted, serve this fd */
-	if (!se || lib->session_mount(se, dev) != 0)
+	if (!se || lib.session_mount(se, dev) != 0)
 		_exit(1);
-	lib->session_loop(se);
+	lib.session_loop(se);
 	/* The kernel ended the connection: the mount is gone. No clean-up that
 	 * could touch a mount point: _exit. */
 	_exit(0);
