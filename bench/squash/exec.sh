@@ -9,7 +9,7 @@
 # http.client, xml.dom, which the test image's python3-minimal lacks, so
 # the nearest set it has). The Debian test image, squashed with
 # mksquashfs -all-root -comp zstd. All commands of a table run in one
-# hyperfine run, from a fresh working directory made for this run; prints
+# interleaved run, from a fresh working directory made for this run; prints
 # a markdown table of min, median and max and the ratios of medians.
 # Usage: bench/squash/exec.sh [RUNS]   (default 30); as an unprivileged
 # user for the figures that matter.
@@ -22,7 +22,7 @@ FERRY_TEST_IMAGES=${FERRY_TEST_IMAGES:-$FERRY_BUILD/test-images}
 runs=${1:-30}
 layout=$FERRY_TEST_IMAGES/debian
 [ -f "$layout/index.json" ] || "$src/tests/lib/build-images" "$FERRY_TEST_IMAGES" >&2
-for t in hyperfine umoci jq mksquashfs ch-run; do
+for t in cc umoci mksquashfs ch-run; do
 	command -v $t >/dev/null || { echo "bench/squash: $t missing (scripts/install-deps bench)" >&2; exit 1; }
 done
 export USER=${USER:-$(id -un)}
@@ -42,33 +42,34 @@ else
 fi
 mkdir "$work/cwd" && cd "$work/cwd" # fresh, and bound by both tools as a job directory
 
+# Interleaved (bench/start/interleave.c): each round runs every command
+# once, in a rotating order, so the load of a shared machine falls on all
+# alike; 10 warm-up rounds.
+cc -O2 -o "$work/interleave" "$src/bench/start/interleave.c"
+chrun=$(command -v ch-run)
 bench() { # LABEL CMD...
 	local label=$1
 	shift
-	local args=(-n "ferry exec FILE.sqfs" "$FERRY exec $work/debian.sqfs $*"
-		-n "ch-run FILE.sqfs" "ch-run $work/debian.sqfs -- $*"
-		-n "ferry exec TREE" "$FERRY exec $tree $*")
-	[ -z "$sif" ] || args+=(-n "ferry exec FILE.sif" "$FERRY exec $sif $*")
-	hyperfine -N --style none --warmup 5 --runs "$runs" --export-json "$work/$label.json" "${args[@]}" >&2
+	local args=("ferry exec FILE.sqfs" "$FERRY" exec "$work/debian.sqfs" "$@" ';;'
+		"ch-run FILE.sqfs" "$chrun" "$work/debian.sqfs" -- "$@" ';;'
+		"ferry exec TREE" "$FERRY" exec "$tree" "$@")
+	[ -z "$sif" ] || args+=(';;' "ferry exec FILE.sif" "$FERRY" exec "$sif" "$@")
+	"$work/interleave" "$runs" "${args[@]}" >"$work/$label.tab"
 }
 
 report() { # LABEL TITLE
-	local j=$work/$1.json
 	echo
 	echo "### $2"
 	echo
-	echo "| command | min (ms) | median (ms) | max (ms) | vs ch-run | − tree (ms) |"
-	echo "|---|---:|---:|---:|---:|---:|"
-	jq -r '(.results[] | select(.command=="ch-run FILE.sqfs") | .median) as $ch |
-		(.results[] | select(.command=="ferry exec TREE") | .median) as $tr | .results[] |
-		[.command, (.min*1000*100|round/100), (.median*1000*100|round/100), (.max*1000*100|round/100),
-		 ((.median/$ch)*100|round/100|tostring) + "×", ((.median-$tr)*1000*100|round/100)] |
-		"| \(.[0]) | \(.[1]) | \(.[2]) | \(.[3]) | \(.[4]) | \(.[5]) |"' "$j"
+	echo "| command | min (ms) | p25 | median (ms) | mean | max (ms) | median vs ch-run | median − tree (ms) |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+	awk -F'|' '{n[NR]=$2; for (i=3;i<=7;i++) v[NR,i]=$i+0; if ($2 ~ /ch-run/) ch=$5+0; if ($2 ~ /TREE/) tr=$5+0}
+		END {for (r=1;r<=NR;r++) printf "|%s| %.2f | %.2f | %.2f | %.2f | %.2f | %.2f× | %+.2f |\n", n[r], v[r,3], v[r,4], v[r,5], v[r,6], v[r,7], v[r,5]/ch, v[r,5]-tr}' "$work/$1.tab"
 }
 
 bench true /bin/true
 mods='import email.message, email.parser, logging, argparse, typing, pathlib, subprocess, urllib.parse, tempfile, inspect, ast, csv, configparser'
-bench py python3 -c "'$mods'"
+bench py python3 -c "$mods"
 echo "## ferry exec of a single-file image ($(date -u +%Y-%m-%d), $(uname -r), $(nproc) CPUs, user $(id -un), $runs runs)"
 echo
 echo "ferry $("$FERRY" version 2>/dev/null | head -1); $(ch-run --version 2>&1 | head -1 | sed 's/^/ch-run /'); $(mksquashfs -version 2>&1 | head -1); squashfs $(du -k "$work/debian.sqfs" | cut -f1) KiB (zstd)"

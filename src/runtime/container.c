@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -38,6 +39,8 @@ static void ctx_free(struct ctx *c)
 	free(c->file);
 	if (c->sqsock >= 0)
 		close(c->sqsock);
+	if (c->sqmid > 0)
+		waitpid(c->sqmid, NULL, 0);
 	free(c->newroot);
 	free(c->cwd);
 	free(c->home);

@@ -74,28 +74,26 @@ static int mount_dir(uid_t uid, char **out, struct ferr *err)
 	return 0;
 }
 
-/* Close every descriptor but keep[0..n) (sorted ascending, all > 2). */
-static void close_others(const int *keep, size_t n)
+/* Close every descriptor above 2 but those in keep[0..n) (any order;
+ * negative entries ignored). Nothing here allocates. */
+static void close_others(int *keep, size_t n)
 {
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
 	unsigned lo = 3;
 	for (size_t i = 0; i <= n; i++) {
+		if (i < n && keep[i] < (int)lo)
+			continue;
 		unsigned hi = i < n ? (unsigned)keep[i] : ~0U;
 		if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) < 0)
 			for (unsigned fd = lo; fd < hi && fd < 65536; fd++)
 				close((int)fd);
 		lo = hi + 1;
 	}
-}
-
-static void sort3(int *v)
-{
-	for (int i = 0; i < 2; i++)
-		for (int j = 0; j < 2 - i; j++)
-			if (v[j] > v[j + 1]) {
-				int t = v[j];
-				v[j] = v[j + 1];
-				v[j + 1] = t;
-			}
 }
 
 int squash_start(struct ctx *c, struct ferr *err)
@@ -115,19 +113,27 @@ int squash_start(struct ctx *c, struct ferr *err)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return ferr_set(err, errno, "socketpair");
-	/* The command is this process: the helper's watcher kills it by this
-	 * pidfd if the helper dies first (Linux >= 5.3; without, no watcher). */
+	/* The command is this process: the watcher kills it by this pidfd if
+	 * the helper dies first (Linux >= 5.3; without, no watcher). */
 	int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	pid_t mid = fork();
 	if (mid == 0) {
-		/* In between: fork the helper and go, so that it is reparented
-		 * to the session's reaper at once. Nothing here mallocs. */
+		/* In between: fork the helper and its watcher and go, so that
+		 * both are reparented to the session's reaper at once, children
+		 * of no process in the container. Nothing here allocates. */
+		int wp[2] = {-1, -1};
+		if (self >= 0 && pipe2(wp, O_CLOEXEC) < 0)
+			wp[0] = wp[1] = -1;
 		pid_t h = fork();
 		if (h == 0) {
-			int keep[3] = {sv[1], fd, self >= 0 ? self : sv[1]};
-			sort3(keep);
-			close_others(keep, keep[1] == keep[2] ? 2 : 3);
-			squash_helper_main(sv[1], fd, sf.sqfs_offset, self);
+			int keep[] = {sv[1], fd, wp[1]};
+			close_others(keep, 3);
+			squash_helper_main(sv[1], fd, sf.sqfs_offset, wp[1]);
+		}
+		if (h > 0 && wp[0] >= 0 && fork() == 0) {
+			int keep[] = {wp[0], self};
+			close_others(keep, 2);
+			squash_watcher_main(wp[0], self);
 		}
 		_exit(h < 0 ? 1 : 0);
 	}
@@ -139,12 +145,22 @@ int squash_start(struct ctx *c, struct ferr *err)
 		close(sv[0]);
 		return ferr_set(err, e, "fork the squashfs helper");
 	}
-	int st = 0;
-	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
-		;
 	c->sqsock = sv[0];
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return ferr_set(err, 0, "fork the squashfs helper");
+	c->sqmid = mid; /* reaped once the mount is made: no wait meanwhile */
+	return 0;
+}
+
+/* The middle process is gone by now (it only forks); reap it so the command
+ * inherits no child. Did it fork the helper? */
+static int reap_mid(struct ctx *c, struct ferr *err)
+{
+	int st = 0;
+	pid_t w;
+	while ((w = waitpid(c->sqmid, &st, 0)) < 0 && errno == EINTR)
+		;
+	c->sqmid = -1;
+	if (w < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return ferr_set(err, 0, "image %s: fork the squashfs helper", c->file);
 	return 0;
 }
 
@@ -209,7 +225,7 @@ static int mount_fuse(struct ctx *c, struct ferr *err)
 
 int squash_enter(struct ctx *c, unsigned in_uid, unsigned in_gid, struct ferr *err)
 {
-	if (userns_enter(0, c->uid, 0, c->gid, err) < 0 || mount_fuse(c, err) < 0)
+	if (userns_enter(0, c->uid, 0, c->gid, err) < 0 || reap_mid(c, err) < 0 || mount_fuse(c, err) < 0)
 		return -1;
 	return userns_enter(in_uid, 0, in_gid, 0, err);
 }

@@ -16,6 +16,9 @@ int squash_lib_load(struct sqlib_status *st);
 
 /* The helper process: open the squashfs at offset in imgfd, say "" (ready)
  * or why not on sock, receive the mounted /dev/fuse descriptor on sock and
- * serve it until the kernel ends the connection. cmd_pidfd: the process
- * that becomes the command (killed if the helper dies first). Never returns. */
-void squash_helper_main(int sock, int imgfd, uint64_t offset, int cmd_pidfd) __attribute__((noreturn));
+ * serve it until the kernel ends the connection. Never returns. */
+void squash_helper_main(int sock, int imgfd, uint64_t offset, int watch_wr) __attribute__((noreturn));
+/* watch_wr: the watcher's pipe (-1: none), one byte written once serving.
+ * The watcher: kill the command (cmd_pidfd) when pipe_rd sees EOF after
+ * that byte (the helper died while serving) before the command ended. */
+void squash_watcher_main(int pipe_rd, int cmd_pidfd) __attribute__((noreturn));

@@ -13,8 +13,9 @@
  * place. It keeps no reference to the container's mount namespace, so when
  * the last process of the container ends, the namespace and its mount go,
  * the kernel aborts the connection and the session loop returns: nothing
- * is left. A watcher child kills the command if the helper itself is
- * killed, so a dead helper never leaves a container behind either. */
+ * is left. A watcher (squash_watcher_main, a sibling forked with it) kills
+ * the command if the helper itself is killed, so a dead helper never
+ * leaves a container behind either. */
 
 /* libsquashfuse's headers set their own feature macros (config.h): first. */
 #pragma GCC diagnostic push
@@ -72,6 +73,7 @@ struct sqlib {
 	__typeof__(sqfs_stat) *stat;
 	__typeof__(fuse_reply_entry) *reply_entry;
 	__typeof__(fuse_reply_err) *reply_err;
+	__typeof__(sqfs_ll_op_open) *sq_open;
 	__typeof__(sqfs_ll_init) *ll_init;
 	__typeof__(sqfs_cache_destroy) *cache_destroy;
 	__typeof__(sqfs_block_cache_init) *block_cache_init;
@@ -140,10 +142,21 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	lib.reply_entry(req, &fe);
 }
 
+/* The image never changes: what the kernel has cached of a file stays
+ * valid when it is opened again (FOPEN_KEEP_CACHE). */
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fi->keep_cache = 1;
+	lib.sq_open(req, ino, fi);
+}
+
 int squash_lib_load(struct sqlib_status *st)
 {
 	st->msg[0] = '\0';
-	void *h = dlopen(SQUASH_LIB, RTLD_NOW | RTLD_LOCAL);
+	/* Lazy: of the libraries' thousand-odd symbols the helper calls a
+	 * few dozen; binding them all first is start-up time the container
+	 * waits for. */
+	void *h = dlopen(SQUASH_LIB, RTLD_LAZY | RTLD_LOCAL);
 	if (!h) {
 		snprintf(st->msg, sizeof st->msg, "cannot load %s", dlerror());
 		return -1;
@@ -168,6 +181,8 @@ int squash_lib_load(struct sqlib_status *st)
 	SQ_OPS(SQ_RESOLVE)
 #undef SQ_RESOLVE
 	lib.ops.lookup = op_lookup;
+	lib.sq_open = lib.ops.open;
+	lib.ops.open = op_open;
 	/* No getxattr, no listxattr: the kernel then remembers that there are
 	 * none (ENOSYS) and answers the overlay's checks for user.overlay.*
 	 * (several on every lookup) itself, instead of asking this process
@@ -214,13 +229,40 @@ static int recv_fd(int sock)
 	return fd;
 }
 
-/* The watcher: while the command lives, a helper that dies (SIGKILL, a
- * crash) takes the container with it instead of leaving a command whose
- * files have vanished. It waits for EOF on a pipe whose write end only
- * the helper holds, or for the command's end (its pidfd). */
-static void watch(int pipe_rd, int cmd_pidfd)
+/* Its own session: the terminal's ^C, ^Z and hangup are the command's; a
+ * SIGTERM to the whole job (scancel) leaves the files readable while the
+ * command shuts down. stdin, stdout and stderr go to /dev/null: a pipe the
+ * command writes to sees its EOF when the command ends. */
+static void detach(const char *name)
 {
+	static const int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2};
+	setsid();
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)
+		signal(ignored[i], SIG_IGN);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0)
+		for (int i = 0; i < 3; i++)
+			dup2(null, i);
+	if (null > 2)
+		close(null);
+}
+
+/* The watcher: while the command lives, a helper that dies (SIGKILL, a
+ * crash) once it serves takes the container with it instead of leaving a
+ * command whose files have vanished. The helper holds the pipe's write
+ * end, and writes one byte when it starts serving; EOF after that byte
+ * means it died. A helper that ends before serving (a corrupt file) is
+ * the container side's to report. The command's end (its pidfd) ends
+ * the watch. */
+void squash_watcher_main(int pipe_rd, int cmd_pidfd)
+{
+	detach("ferry-sqfs-watch");
 	struct pollfd p[2] = {{.fd = cmd_pidfd, .events = POLLIN}, {.fd = pipe_rd, .events = POLLIN}};
+	bool serving = false;
 	for (;;) {
 		int r = poll(p, 2, -1);
 		if (r < 0 && errno == EINTR)
@@ -228,31 +270,25 @@ static void watch(int pipe_rd, int cmd_pidfd)
 		if (r < 0 || p[0].revents)
 			_exit(0); /* the command ended: nothing to do */
 		if (p[1].revents) {
+			char b;
+			ssize_t n = read(pipe_rd, &b, 1);
+			if (n > 0) {
+				serving = true;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
 			/* Not a pid: a pidfd cannot reach a recycled pid. */
-			syscall(SYS_pidfd_send_signal, cmd_pidfd, SIGKILL, NULL, 0);
+			if (serving)
+				syscall(SYS_pidfd_send_signal, cmd_pidfd, SIGKILL, NULL, 0);
 			_exit(0);
 		}
 	}
 }
 
-void squash_helper_main(int sock, int imgfd, uint64_t offset, int cmd_pidfd)
+void squash_helper_main(int sock, int imgfd, uint64_t offset, int watch_wr)
 {
-	static const int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2};
-	/* Its own session: the terminal's ^C, ^Z and hangup are the command's;
-	 * a SIGTERM to the whole job (scancel) leaves the files readable
-	 * while the command shuts down. The helper ends with the mount. */
-	setsid();
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)
-		signal(ignored[i], SIG_IGN);
-	prctl(PR_SET_NAME, "ferry-sqfs", 0, 0, 0);
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0)
-		for (int i = 0; i < 3; i++)
-			dup2(null, i);
-
+	detach("ferry-sqfs");
 	struct sqlib_status st = {0};
 	static sqfs_ll ll; /* lives as long as the process */
 	if (squash_lib_load(&st) == 0) {
@@ -283,25 +319,14 @@ void squash_helper_main(int sock, int imgfd, uint64_t offset, int cmd_pidfd)
 	if (fuse_fd < 0)
 		_exit(0); /* the container side gave up before mounting */
 
-	int wp[2];
-	if (pipe2(wp, O_CLOEXEC) == 0) {
-		pid_t w = fork();
-		if (w == 0) {
-			close(wp[1]);
-			close(fuse_fd);
-			prctl(PR_SET_NAME, "ferry-sqfs-watch", 0, 0, 0);
-			watch(wp[0], cmd_pidfd);
-		}
-		close(wp[0]); /* wp[1] stays open until this process ends */
-	}
-	close(cmd_pidfd);
-
 	char *argv[] = {"ferry-sqfs", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
 	struct fuse_session *se = lib.session_new(&args, &lib.ops, sizeof lib.ops, &ll);
 	char dev[32];
 	snprintf(dev, sizeof dev, "/dev/fd/%d", fuse_fd); /* libfuse: already mounted, serve this fd */
 	if (!se || lib.session_mount(se, dev) != 0)
+		_exit(1);
+	if (watch_wr >= 0 && write(watch_wr, "", 1) < 0)
 		_exit(1);
 	lib.session_loop(se);
 	/* The kernel ended the connection: the mount is gone. No clean-up that
