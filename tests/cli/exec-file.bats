@@ -198,6 +198,16 @@ wait_for_line() { # FILE TEXT
 	local h
 	h=$(helper_of "$IMG")
 	kill -KILL "$h"
+	# The command must end (killed by the watcher), not sleep on.
+	local i
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid"
+		die "the command outlived its FUSE helper"
+	fi
 	local st=0
 	wait "$pid" || st=$?
 	[ "$st" -eq 137 ] || die "exit $st"
