@@ -243,7 +243,7 @@ int store_import(struct store *st, const char *file, const char *name, const str
 			struct ferr e3 = FERR_INIT;
 			fs_rm_rf(tmpdir, &e3);
 		}
-		if (rc < 0 && !str_starts_with(err->msg, "import "))
+		if (rc < 0 && !str_starts_with(err->msg, file) && !str_starts_with(err->msg, "import "))
 			ferr_wrap(err, "import %s", file);
 	}
 	image_ref_free(&nref);
