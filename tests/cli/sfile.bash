@@ -40,3 +40,6 @@ one_line_saying() {
 	[ "${#lines[@]}" -eq 1 ] || die "expected one line, got: $output"
 	[[ $output == *"$1"* ]] || die "expected '$1' in: $output"
 }
+
+# unsquashfs, tar and rdsquashfs without the umask (as a user they apply it).
+unsq() { (umask 0 && unsquashfs -q "$@" >/dev/null); }
