@@ -9,6 +9,7 @@
 
 load ../lib/common
 load run
+load sfile
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -294,4 +295,65 @@ wait_for_line() { # FILE TEXT
 	run "$FERRY" shell "$IMG" <<<'cat /etc/image-file'
 	[ "$status" -eq 0 ]
 	[ "$output" = image-file ]
+}
+
+@test "exec FILE.sif: the reference SIF fixtures give their content or one line" {
+	need_sif_fixtures
+	local f
+	# The fixtures hold /hello.txt and no program: the host's static busybox runs it.
+	for f in one-group one-group-signed-pgp one-group-signed-dsse two-groups; do
+		run "$FERRY" exec -B /bin/busybox:/busybox "$SIF_FIXTURES/$f.sif" /busybox cat /hello.txt
+		[ "$status" -eq 0 ] || die "$f: $output"
+		[ "$output" = "Hello from Sylabs!" ]
+		no_leftovers "$SIF_FIXTURES/$f.sif"
+	done
+	run "$FERRY" exec "$SIF_FIXTURES/empty.sif" true
+	[ "$status" -eq 125 ]
+	one_line_saying "not supported"
+	run "$FERRY" exec "$SIF_FIXTURES/one-object-oci-root-index.sif" true
+	[ "$status" -eq 125 ]
+	one_line_saying "not supported"
+}
+
+@test "exec/run FILE.sif from ferry export: the image's config, as ferry run IMAGE; SIF and .sqfs alike" {
+	pull_busybox
+	local sif="$BATS_TEST_TMPDIR/bb.sif" sq="$BATS_TEST_TMPDIR/bb.sqfs"
+	"$FERRY" export "$BB" -o "$sif" >/dev/null
+	"$FERRY" export "$BB" -o "$sq" >/dev/null
+	local want
+	want=$("$FERRY" run "$BB" echo from-run 2>&1)
+	run "$FERRY" run "$sif" echo from-run
+	[ "$status" -eq 0 ]
+	[ "$output" = "$want" ]
+	run "$FERRY" run "$sq" echo from-run
+	[ "$output" = "$want" ]
+	# The image's environment (ENV) applies to exec too.
+	want=$("$FERRY" exec "$BB" sh -c 'echo "$PATH"')
+	run "$FERRY" exec "$sif" sh -c 'echo "$PATH"'
+	[ "$output" = "$want" ]
+	no_leftovers "$sif"
+	no_leftovers "$sq"
+}
+
+@test "exec FILE.simg: a squashfs after a launch-script header" {
+	local f="$BATS_TEST_TMPDIR/old.simg"
+	{ printf '#!/usr/bin/env run-singularity\n'; cat "$IMG"; } >"$f"
+	run "$FERRY" exec "$f" cat /etc/image-file
+	[ "$status" -eq 0 ] || die "$output"
+	[ "$output" = image-file ]
+	no_leftovers "$f"
+}
+
+@test "exec FILE.sif: descriptors past the end of the file or overlapping: one line, nothing left" {
+	local f="$BATS_TEST_TMPDIR/past.sif" g="$BATS_TEST_TMPDIR/trunc.sif"
+	mksif "$f" "{\"objects\": [{\"data_file\": \"$IMG\", \"size\": 99999999999}]}"
+	run "$FERRY" exec "$f" true
+	[ "$status" -eq 125 ]
+	[ "${#lines[@]}" -eq 1 ] || die "$output"
+	mksif "$g" "{\"objects\": [{\"data_file\": \"$IMG\"}], \"truncate\": 40000}"
+	run "$FERRY" exec "$g" true
+	[ "$status" -eq 125 ]
+	[ "${#lines[@]}" -eq 1 ] || die "$output"
+	no_leftovers "$f"
+	no_leftovers "$g"
 }
