@@ -3,7 +3,7 @@
 #   ferry exec FILE.sqfs CMD      vs  ch-run FILE.sqfs -- CMD (Debian's ch-run
 #                                     links libsquashfuse, as ferry's helper loads it)
 #                                 vs  ferry exec TREE CMD (the same image unpacked)
-#   ferry exec FILE.sif CMD       vs  the .sqfs (when this ferry can write a SIF)
+#   ferry exec FILE.sif CMD       vs  the .sqfs (the same squashfs inside a SIF)
 # CMD is /bin/true, then python3 importing a dozen packages
 # (many small reads through the mount: the issue names json, email,
 # http.client, xml.dom, which the test image's python3-minimal lacks, so
@@ -22,7 +22,7 @@ FERRY_TEST_IMAGES=${FERRY_TEST_IMAGES:-$FERRY_BUILD/test-images}
 runs=${1:-30}
 layout=$FERRY_TEST_IMAGES/debian
 [ -f "$layout/index.json" ] || "$src/tests/lib/build-images" "$FERRY_TEST_IMAGES" >&2
-for t in cc umoci mksquashfs ch-run; do
+for t in cc python3 umoci mksquashfs ch-run; do
 	command -v $t >/dev/null || { echo "bench/squash: $t missing (scripts/install-deps bench)" >&2; exit 1; }
 done
 export USER=${USER:-$(id -un)}
@@ -33,13 +33,11 @@ umoci --log error unpack --rootless --image "$layout:latest" "$work/bundle" >&2
 tree=$work/bundle/rootfs
 chmod 755 "$work" "$work/bundle"
 mksquashfs "$tree" "$work/debian.sqfs" -all-root -comp zstd -noappend -quiet -no-progress >&2
-sif=""
-if "$FERRY" export --help 2>/dev/null | grep -q sif &&
-	"$FERRY" export "$tree" -o "$work/debian.sif" >/dev/null 2>&1; then
-	sif=$work/debian.sif
-else
-	echo "bench/squash: this ferry writes no SIF yet: the SIF row is skipped" >&2
-fi
+# The SIF holds the very same squashfs as its primary system partition
+# (tests/cli/mksif writes the SIF layout around it), so the SIF row measures
+# what a SIF adds (the header, the partition's offset) and nothing else.
+sif=$work/debian.sif
+python3 "$src/tests/cli/mksif" "$sif" "{\"objects\": [{\"data_file\": \"$work/debian.sqfs\"}]}"
 mkdir "$work/cwd" && cd "$work/cwd" # fresh, and bound by both tools as a job directory
 
 # Interleaved (bench/start/interleave.c): each round runs every command
