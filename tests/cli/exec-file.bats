@@ -258,7 +258,7 @@ wait_for_line() { # FILE TEXT
 	run "$FERRY" exec "$t" true
 	[[ "$output" == *truncated* ]]
 	run "$FERRY" exec "$c" true
-	[[ "$output" == *compression* ]]
+	[[ "$output" == *"corrupt squashfs superblock"* ]]
 	run "$FERRY" exec "$n" true
 	[[ "$output" == *"not a directory, a squashfs or a SIF file"* ]]
 }
