@@ -95,12 +95,11 @@ static int resolve_file(const char *image, struct run_image *r, struct ferr *err
 		return -1;
 	if (!have) {
 		/* Apptainer's /.singularity.d/actions/run, in the container. */
-		static const char *const run[] = {
-			"/bin/sh", "-c",
+		static const char script[] =
 			"for f in /.singularity.d/env/*.sh; do if [ -f \"$f\" ]; then . \"$f\"; fi; done; "
 			"if [ -x /.singularity.d/runscript ]; then exec /.singularity.d/runscript \"$@\"; fi; "
-			"exec /bin/sh \"$@\"",
-			"/.singularity.d/runscript", NULL};
+			"exec /bin/sh \"$@\"";
+		const char *const run[] = {"/bin/sh", "-c", script, "/.singularity.d/runscript", NULL};
 		image_config_free(&r->config);
 		memset(&r->config, 0, sizeof r->config);
 		r->config.env = xcalloc(1, sizeof *r->config.env);
