@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "base/path.h"
 #include "base/str.h"
+#include "runtime/internal.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -105,6 +106,16 @@ static int resolve_file(const char *image, struct run_image *r, struct ferr *err
 		r->config.env = xcalloc(1, sizeof *r->config.env);
 		for (size_t i = 0; run[i]; i++)
 			strv_push(&r->config.entrypoint, run[i]);
+		/* For exec and shell too: the plain assignments of its env scripts. */
+		static const char *const scripts[] = {"/.singularity.d/env/10-docker2singularity.sh",
+						      "/.singularity.d/env/90-environment.sh"};
+		for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
+			_cleanup_free_ char *text = NULL;
+			size_t len = 0;
+			struct ferr e2 = FERR_INIT;
+			if (sfile_read_file(fd, image, &sf, scripts[i], 1 << 20, &text, &len, &e2) == 0)
+				squash_parse_env_script(text, len, &r->config.env);
+		}
 	}
 	r->have_config = true;
 	r->rootfs = realpath(image, NULL);

@@ -357,3 +357,25 @@ wait_for_line() { # FILE TEXT
 	no_leftovers "$f"
 	no_leftovers "$g"
 }
+
+@test "exec FILE: an Apptainer image's env scripts give exec its PATH and variables (plain assignments only)" {
+	local src="$BATS_TEST_TMPDIR/ae" img="$BATS_TEST_TMPDIR/ae.sqfs"
+	cp -a "$FIXDIR/bb" "$src"
+	mkdir -p "$src/.singularity.d/env" "$src/opt/tool/bin"
+	printf '#!/bin/sh\necho tool-ran\n' >"$src/opt/tool/bin/mytool"
+	chmod 755 "$src/opt/tool/bin/mytool"
+	cat >"$src/.singularity.d/env/10-docker2singularity.sh" <<'SH'
+#!/bin/sh
+export PATH="/opt/tool/bin:$PATH"
+export GREETING="${GREETING:-"hello there"}"
+export QUOTED='a b $c'
+export SUB="$(id -u)"
+SH
+	printf 'export FROM90=${QUOTED}-x\nif true; then export NOPE=1; fi\n' >"$src/.singularity.d/env/90-environment.sh"
+	mksquashfs "$src" "$img" -all-root -noappend -quiet -no-progress >/dev/null
+	run "$FERRY" exec "$img" sh -c 'mytool; echo "$PATH"; echo "$GREETING|$QUOTED|$FROM90|${SUB-unset}|${NOPE-unset}"'
+	[ "$status" -eq 0 ] || die "$output"
+	[ "${lines[0]}" = tool-ran ]
+	[ "${lines[1]}" = /opt/tool/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ]
+	[ "${lines[2]}" = 'hello there|a b $c|a b $c-x|unset|unset' ]
+}
