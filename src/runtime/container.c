@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
@@ -39,8 +38,8 @@ static void ctx_free(struct ctx *c)
 	free(c->file);
 	if (c->sqsock >= 0)
 		close(c->sqsock);
-	if (c->sqmid > 0)
-		waitpid(c->sqmid, NULL, 0);
+	if (c->sqwatch > 0)
+		close(c->sqwatch);
 	free(c->newroot);
 	free(c->cwd);
 	free(c->home);

@@ -64,7 +64,7 @@ struct ctx {
 	struct gpu_plan gpu;
 	char *file; /* a single-file image (squash.c): its path; rootfs is then its mount directory */
 	int sqsock; /* squash.c: the socket to the FUSE helper until the mount is served */
-	pid_t sqmid; /* squash.c: the process that forks the helper, until reaped (0: none) */
+	int sqwatch; /* squash.c: read end of the helper's pipe until armed (0: none) */
 };
 
 /* container.c: unshare(USER|NS), in_uid -> out_uid, in_gid -> out_gid. */

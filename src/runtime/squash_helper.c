@@ -13,9 +13,9 @@
  * place. It keeps no reference to the container's mount namespace, so when
  * the last process of the container ends, the namespace and its mount go,
  * the kernel aborts the connection and the session loop returns: nothing
- * is left. A watcher (squash_watcher_main, a sibling forked with it) kills
- * the command if the helper itself is killed, so a dead helper never
- * leaves a container behind either. */
+ * is left. If the helper itself is killed, the kernel kills the command
+ * (squash.c arms a pipe whose write end only the helper holds), so a dead
+ * helper never leaves a container behind either. */
 
 /* libsquashfuse's headers set their own feature macros (config.h): first. */
 #pragma GCC diagnostic push
@@ -29,7 +29,6 @@
 #include <float.h>
 #include <sys/stat.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,69 +250,39 @@ static void detach(const char *name)
 		close(null);
 }
 
-/* The watcher: while the command lives, a helper that dies (SIGKILL, a
- * crash) once it serves takes the container with it instead of leaving a
- * command whose files have vanished. The helper holds the pipe's write
- * end, and writes one byte when it starts serving; EOF after that byte
- * means it died. A helper that ends before serving (a corrupt file) is
- * the container side's to report. The command's end (its pidfd) ends
- * the watch. */
-void squash_watcher_main(int pipe_rd, int cmd_pidfd)
+static sqfs_ll ll; /* the open squashfs; the helper inherits it */
+
+int squash_open(int imgfd, uint64_t offset, char *msg, size_t size)
 {
-	detach("ferry-sqfs-watch");
-	struct pollfd p[2] = {{.fd = cmd_pidfd, .events = POLLIN}, {.fd = pipe_rd, .events = POLLIN}};
-	bool serving = false;
-	for (;;) {
-		int r = poll(p, 2, -1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 || p[0].revents)
-			_exit(0); /* the command ended: nothing to do */
-		if (p[1].revents) {
-			char b;
-			ssize_t n = read(pipe_rd, &b, 1);
-			if (n > 0) {
-				serving = true;
-				continue;
-			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			/* Not a pid: a pidfd cannot reach a recycled pid. */
-			if (serving)
-				syscall(SYS_pidfd_send_signal, cmd_pidfd, SIGKILL, NULL, 0);
-			_exit(0);
-		}
+	struct sqlib_status st = {0};
+	if (squash_lib_load(&st) < 0) {
+		snprintf(msg, size, "%s", st.msg);
+		return -1;
 	}
+	sqfs_err e = lib.init(&ll.fs, imgfd, (size_t)offset);
+	/* libsquashfuse keeps 1 data block and 3 fragment blocks
+	 * decompressed: a program's pages, faulted in 4 KiB and 128 KiB
+	 * reads that straddle blocks, would decompress each block again and
+	 * again, and python's imports spread over many fragments. */
+	if (e == SQFS_OK) {
+		lib.cache_destroy(&ll.fs.data_cache);
+		lib.cache_destroy(&ll.fs.frag_cache);
+		e = lib.block_cache_init(&ll.fs.data_cache, SQUASH_DATA_BLOCKS);
+		if (e == SQFS_OK)
+			e = lib.block_cache_init(&ll.fs.frag_cache, SQUASH_FRAG_BLOCKS);
+	}
+	if (e == SQFS_OK)
+		e = lib.ll_init(&ll);
+	if (e != SQFS_OK) {
+		snprintf(msg, size, "%s", sqfs_strerror(e));
+		return -1;
+	}
+	return 0;
 }
 
-void squash_helper_main(int sock, int imgfd, uint64_t offset, int watch_wr)
+void squash_helper_main(int sock, int watch_wr)
 {
 	detach("ferry-sqfs");
-	struct sqlib_status st = {0};
-	static sqfs_ll ll; /* lives as long as the process */
-	if (squash_lib_load(&st) == 0) {
-		sqfs_err e = lib.init(&ll.fs, imgfd, (size_t)offset);
-		/* libsquashfuse keeps 1 data block and 3 fragment blocks
-		 * decompressed: a program's pages, faulted in 4 KiB and 128 KiB
-		 * reads that straddle blocks, would decompress each block again
-		 * and again, and python's imports spread over many fragments. */
-		if (e == SQFS_OK) {
-			lib.cache_destroy(&ll.fs.data_cache);
-			lib.cache_destroy(&ll.fs.frag_cache);
-			e = lib.block_cache_init(&ll.fs.data_cache, SQUASH_DATA_BLOCKS);
-			if (e == SQFS_OK)
-				e = lib.block_cache_init(&ll.fs.frag_cache, SQUASH_FRAG_BLOCKS);
-		}
-		if (e == SQFS_OK)
-			e = lib.ll_init(&ll);
-
-		if (e != SQFS_OK)
-			snprintf(st.msg, sizeof st.msg, "%s", sqfs_strerror(e));
-	}
-	/* "" for ready, else why not; the container side reads it once the
-	 * mount is in place. */
-	if (send(sock, st.msg, strlen(st.msg) + 1, MSG_NOSIGNAL) < 0 || st.msg[0])
-		_exit(1);
 	int fuse_fd = recv_fd(sock);
 	close(sock);
 	if (fuse_fd < 0)
@@ -326,8 +295,7 @@ void squash_helper_main(int sock, int imgfd, uint64_t offset, int watch_wr)
 	snprintf(dev, sizeof dev, "/dev/fd/%d", fuse_fd); /* libfuse: already mounted, serve this fd */
 	if (!se || lib.session_mount(se, dev) != 0)
 		_exit(1);
-	if (watch_wr >= 0 && write(watch_wr, "", 1) < 0)
-		_exit(1);
+	(void)watch_wr; /* held, never written: its close tells the command (squash.c) */
 	lib.session_loop(se);
 	/* The kernel ended the connection: the mount is gone. No clean-up that
 	 * could touch a mount point: _exit. */
