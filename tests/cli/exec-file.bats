@@ -379,3 +379,16 @@ SH
 	[ "${lines[1]}" = /opt/tool/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ]
 	[ "${lines[2]}" = 'hello there|a b $c|a b $c-x|unset|unset' ]
 }
+
+@test "exec FILE.sqfs: a command that waits for all its children is not held up by the helper" {
+	local src="$BATS_TEST_TMPDIR/w" img="$BATS_TEST_TMPDIR/w.sqfs"
+	cp -a "$FIXDIR/bb" "$src"
+	printf '#include <stdio.h>\n#include <errno.h>\n#include <sys/wait.h>\nint main(void){int n=0;while(wait(NULL)>0)n++;printf("reaped %%d, %%s\\n",n,errno==ECHILD?"no children left":"error");return 0;}\n' >"$BATS_TEST_TMPDIR/waitall.c"
+	cc -static -O2 -o "$src/bin/waitall" "$BATS_TEST_TMPDIR/waitall.c"
+	mksquashfs "$src" "$img" -all-root -noappend -quiet -no-progress >/dev/null
+	run timeout 30 "$FERRY" exec "$img" /bin/waitall
+	[ "$status" -eq 0 ] || die "status $status: $output"
+	[ "$output" = "reaped 0, no children left" ]
+	run timeout 30 "$FERRY" exec "$img" sh -c 'sleep 0.1 & wait; echo waited'
+	[ "$output" = waited ]
+}
