@@ -41,8 +41,8 @@
 #include "runtime/squash.h"
 
 /* Decompressed blocks kept (each up to the block size, 128 KiB by default). */
-#define SQUASH_DATA_BLOCKS 32
-#define SQUASH_FRAG_BLOCKS 32
+#define SQUASH_DATA_BLOCKS 8
+#define SQUASH_FRAG_BLOCKS 8
 
 /* What the helper takes from the libraries, resolved with dlsym. */
 #define SQ_OPS(X)                                                                                             \
