@@ -255,7 +255,7 @@ int sif_write_header(int fd, const char *arch, const unsigned char uuid[16], int
 	memcpy(b, "#!/usr/bin/env run-singularity\n", 31);
 	memcpy(b + 32, SIF_MAGIC, 10);
 	memcpy(b + 42, "01", 3);
-	memcpy(b + 45, arch, 2);
+	memcpy(b + 45, arch ? arch : "00", 2);
 	memcpy(b + 48, uuid, 16);
 	put64(b + 64, (uint64_t)created);
 	put64(b + 72, (uint64_t)created);
@@ -280,7 +280,7 @@ int sif_write_header(int fd, const char *arch, const unsigned char uuid[16], int
 		if (o->type == SIF_DATA_PARTITION) {
 			put32(d + 201, (uint32_t)o->fstype);
 			put32(d + 205, (uint32_t)o->parttype);
-			memcpy(d + 209, o->arch, 2);
+			memcpy(d + 209, o->arch ? o->arch : "00", 2);
 		}
 	}
 	for (size_t done = 0; done < len;) {

@@ -182,6 +182,11 @@ JSON
 	run "$FERRY" export ./missing -o x.sqfs
 	[ "$status" -eq 1 ]
 	one_line_saying "no such directory"
+	echo x >afile.sqfs
+	run "$FERRY" export ./afile.sqfs -o x.sqfs
+	[ "$status" -eq 1 ]
+	one_line_saying "ferry import ./afile.sqfs"
+	rm afile.sqfs
 	[ -z "$(ls -A "$W")" ] || die "left: $(ls -A "$W")"
 }
 
