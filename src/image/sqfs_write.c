@@ -54,8 +54,8 @@ struct node {
 	dev_t rdev;       /* devices */
 	char *path;       /* "/a/b", to reopen regular files */
 	const struct sqfs_extra *extra; /* data from memory instead of the tree */
-	struct node **kids;
-	size_t n_kids;
+	struct node *kids, *next; /* children, sorted by name; the next sibling */
+	struct node *last;        /* the last child (the scan adds in order) */
 	uint32_t ino;
 	sqfs_u64 ref;
 	sqfs_inode_generic_t *inode; /* regular files: the block processor's */
@@ -65,9 +65,10 @@ static void node_free(struct node *n)
 {
 	if (!n)
 		return;
-	for (size_t i = 0; i < n->n_kids; i++)
-		node_free(n->kids[i]);
-	free(n->kids);
+	for (struct node *k = n->kids, *nx; k; k = nx) {
+		nx = k->next;
+		node_free(k);
+	}
 	free(n->name);
 	free(n->target);
 	free(n->path);
@@ -75,13 +76,21 @@ static void node_free(struct node *n)
 	free(n);
 }
 
+/* A new child of dir, in its place in name order. */
 static struct node *node_add(struct node *dir, const char *name)
 {
 	struct node *n = xcalloc(1, sizeof *n);
 	n->name = xstrdup(name);
 	n->path = !strcmp(dir->path, "/") ? xasprintf("/%s", name) : xasprintf("%s/%s", dir->path, name);
-	dir->kids = xrealloc(dir->kids, (dir->n_kids + 1) * sizeof *dir->kids);
-	dir->kids[dir->n_kids++] = n;
+	struct node **at = &dir->kids;
+	if (dir->last && strcmp(dir->last->name, name) < 0)
+		at = &dir->last->next;
+	while (*at && strcmp((*at)->name, name) < 0)
+		at = &(*at)->next;
+	n->next = *at;
+	*at = n;
+	if (!n->next)
+		dir->last = n;
 	return n;
 }
 
@@ -119,11 +128,6 @@ static int scan(int dfd, struct node *dir, struct ferr *err)
 	return 0;
 }
 
-static int cmp_nodes(const void *a, const void *b)
-{
-	return strcmp((*(struct node *const *)a)->name, (*(struct node *const *)b)->name);
-}
-
 /* Put an extra file at its path, creating directories 0755 and replacing
  * whatever the tree had there. */
 static int add_extra(struct node *root, const struct sqfs_extra *x, struct ferr *err)
@@ -135,24 +139,16 @@ static int add_extra(struct node *root, const struct sqfs_extra *x, struct ferr 
 	while (part) {
 		char *next = strtok_r(NULL, "/", &save);
 		struct node *found = NULL;
-		for (size_t i = 0; i < dir->n_kids; i++)
-			if (!strcmp(dir->kids[i]->name, part))
-				found = dir->kids[i];
-		if (!found) {
+		for (struct node *k = dir->kids; k && !found; k = k->next)
+			if (!strcmp(k->name, part))
+				found = k;
+		if (!found)
 			found = node_add(dir, part);
-			qsort(dir->kids, dir->n_kids, sizeof *dir->kids, cmp_nodes);
-		}
 		if (next) {
-			if (!S_ISDIR(found->mode)) {
-				for (size_t i = 0; i < found->n_kids; i++)
-					node_free(found->kids[i]);
-				free(found->kids);
-				found->kids = NULL;
-				found->n_kids = 0;
-				found->mode = S_IFDIR | 0755;
-			}
+			if (!S_ISDIR(found->mode))
+				found->mode = S_IFDIR | 0755; /* a file or link there: it has no children */
 		} else {
-			if (S_ISDIR(found->mode) && found->n_kids)
+			if (S_ISDIR(found->mode) && found->kids)
 				return ferr_set(err, 0, "%s: a directory in the image", x->path);
 			found->mode = S_IFREG | (x->mode & 07777);
 			found->size = x->len;
@@ -250,8 +246,7 @@ static int fail(struct ferr *err, int e, const char *what)
 
 static int feed_files(struct writer *w, struct node *dir, struct ferr *err)
 {
-	for (size_t i = 0; i < dir->n_kids; i++) {
-		struct node *n = dir->kids[i];
+	for (struct node *n = dir->kids; n; n = n->next) {
 		if (S_ISDIR(n->mode)) {
 			if (feed_files(w, n, err) < 0)
 				return -1;
@@ -291,12 +286,12 @@ static int feed_files(struct writer *w, struct node *dir, struct ferr *err)
 /* Children first, then the directory: the root ends up last. */
 static void number(struct writer *w, struct node *dir)
 {
-	for (size_t i = 0; i < dir->n_kids; i++)
-		if (S_ISDIR(dir->kids[i]->mode))
-			number(w, dir->kids[i]);
-	for (size_t i = 0; i < dir->n_kids; i++)
-		if (!S_ISDIR(dir->kids[i]->mode))
-			dir->kids[i]->ino = w->next_ino++;
+	for (struct node *k = dir->kids; k; k = k->next)
+		if (S_ISDIR(k->mode))
+			number(w, k);
+	for (struct node *k = dir->kids; k; k = k->next)
+		if (!S_ISDIR(k->mode))
+			k->ino = w->next_ino++;
 	dir->ino = w->next_ino++;
 }
 
@@ -340,7 +335,8 @@ static int write_leaf(struct writer *w, struct node *n, struct ferr *err)
 		ino->base.type = SQFS_INODE_SLINK;
 		ino->data.slink.nlink = 1;
 		ino->data.slink.target_size = (sqfs_u32)tlen;
-		memcpy(ino->extra, n->target, tlen);
+		if (tlen)
+			memcpy(ino->extra, n->target, tlen);
 		ino->payload_bytes_available = ino->payload_bytes_used = (sqfs_u32)tlen;
 	} else if (S_ISCHR(n->mode) || S_ISBLK(n->mode)) {
 		ino->base.type = S_ISCHR(n->mode) ? SQFS_INODE_CDEV : SQFS_INODE_BDEV;
@@ -357,18 +353,17 @@ static int write_leaf(struct writer *w, struct node *n, struct ferr *err)
 static int write_dir(struct writer *w, struct node *dir, uint32_t parent_ino, struct ferr *err)
 {
 	size_t subdirs = 0;
-	for (size_t i = 0; i < dir->n_kids; i++)
-		if (S_ISDIR(dir->kids[i]->mode)) {
+	for (struct node *k = dir->kids; k; k = k->next)
+		if (S_ISDIR(k->mode)) {
 			subdirs++;
-			if (write_dir(w, dir->kids[i], dir->ino, err) < 0)
+			if (write_dir(w, k, dir->ino, err) < 0)
 				return -1;
 		}
-	for (size_t i = 0; i < dir->n_kids; i++)
-		if (!S_ISDIR(dir->kids[i]->mode) && write_leaf(w, dir->kids[i], err) < 0)
+	for (struct node *k = dir->kids; k; k = k->next)
+		if (!S_ISDIR(k->mode) && write_leaf(w, k, err) < 0)
 			return -1;
 	int e = sqfs_dir_writer_begin(w->dw, 0);
-	for (size_t i = 0; !e && i < dir->n_kids; i++) {
-		struct node *k = dir->kids[i];
+	for (struct node *k = dir->kids; !e && k; k = k->next) {
 		sqfs_u16 m = (sqfs_u16)(k->mode & 07777);
 		switch (k->mode & S_IFMT) {
 		case S_IFDIR: m |= SQFS_INODE_MODE_DIR; break;
