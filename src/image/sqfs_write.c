@@ -235,6 +235,7 @@ struct writer {
 	uint32_t mtime;
 	sqfs_u16 id0;
 	uint32_t next_ino;
+	bool finished; /* the block processor's finish() ran */
 	unsigned char *buf;
 };
 
@@ -242,6 +243,24 @@ static int fail(struct ferr *err, int e, const char *what)
 {
 	return ferr_set(err, e == SQFS_ERROR_IO ? errno : 0, "write squashfs: %s%s%s", what,
 		e == SQFS_ERROR_IO ? "" : ": ", e == SQFS_ERROR_IO ? "" : sqfs_strerror_ferry(e));
+}
+
+static int feed_one(struct writer *w, int fd, struct node *n, struct ferr *err)
+{
+	for (uint64_t left = n->size; left;) {
+		ssize_t k = read(fd, w->buf, left < CHUNK ? left : CHUNK);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return ferr_set(err, errno, "read %s", n->path);
+		if (k == 0)
+			return ferr_set(err, 0, "read %s: the file shrank while it was read", n->path);
+		int e = sqfs_block_processor_append(w->proc, w->buf, (size_t)k);
+		if (e)
+			return fail(err, e, n->path);
+		left -= (uint64_t)k;
+	}
+	return 0;
 }
 
 static int feed_files(struct writer *w, struct node *dir, struct ferr *err)
@@ -254,28 +273,20 @@ static int feed_files(struct writer *w, struct node *dir, struct ferr *err)
 		}
 		if (!S_ISREG(n->mode))
 			continue;
+		/* Open before the processor starts the file, and end a file
+		 * begun: libsquashfs 1.2 frees only what it finished. */
+		_cleanup_close_ int fd = -1;
+		if (!n->extra && (fd = inroot_open(w->rootfd, n->path, O_RDONLY | O_NOFOLLOW, 0, err)) < 0)
+			return -1; /* "open PATH in image: ..." */
 		int e = sqfs_block_processor_begin_file(w->proc, &n->inode, NULL, 0);
 		if (e)
 			return fail(err, e, n->path);
 		if (n->extra) {
 			if (n->extra->len && (e = sqfs_block_processor_append(w->proc, n->extra->data, n->extra->len)))
 				return fail(err, e, n->path);
-		} else {
-			_cleanup_close_ int fd = inroot_open(w->rootfd, n->path, O_RDONLY | O_NOFOLLOW, 0, err);
-			if (fd < 0)
-				return ferr_wrap(err, "read %s", n->path);
-			for (uint64_t left = n->size; left;) {
-				ssize_t k = read(fd, w->buf, left < CHUNK ? left : CHUNK);
-				if (k < 0 && errno == EINTR)
-					continue;
-				if (k < 0)
-					return ferr_set(err, errno, "read %s", n->path);
-				if (k == 0)
-					return ferr_set(err, 0, "read %s: the file shrank while it was read", n->path);
-				if ((e = sqfs_block_processor_append(w->proc, w->buf, (size_t)k)))
-					return fail(err, e, n->path);
-				left -= (uint64_t)k;
-			}
+		} else if (feed_one(w, fd, n, err) < 0) {
+			sqfs_block_processor_end_file(w->proc); /* ends it, so that it is freed */
+			return -1;
 		}
 		if ((e = sqfs_block_processor_end_file(w->proc)))
 			return fail(err, e, n->path);
@@ -389,6 +400,10 @@ static int write_dir(struct writer *w, struct node *dir, uint32_t parent_ino, st
 
 static void writer_free(struct writer *w)
 {
+	/* libsquashfs 1.2 frees its pending fragment block only in finish():
+	 * run it on the way out of a failed write too (the output goes). */
+	if (w->proc && !w->finished)
+		sqfs_block_processor_finish(w->proc);
 	sqfs_destroy(w->dw);
 	sqfs_destroy(w->dm);
 	sqfs_destroy(w->im);
@@ -442,6 +457,7 @@ static int write_fs(struct writer *w, struct node *root, enum export_compress co
 	w->buf = xmalloc(CHUNK);
 	if (feed_files(w, root, err) < 0)
 		return -1;
+	w->finished = true;
 	if ((e = sqfs_block_processor_finish(w->proc)))
 		return fail(err, e, "data blocks");
 
