@@ -164,6 +164,9 @@ JSON
 	"$FERRY" export ./rec -o r.sqfs
 	"$FERRY" export "$BB" -o s.sqfs
 	cmp r.sqfs s.sqfs
+	# an OCI layout directory is taken as oci:DIR, as ferry exec takes it
+	"$FERRY" export "$FERRY_TEST_IMAGES/busybox" -o l.sqfs
+	cmp l.sqfs s.sqfs
 }
 
 @test "export: bad arguments and targets give one line and leave nothing" {
