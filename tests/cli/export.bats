@@ -164,6 +164,9 @@ JSON
 	"$FERRY" export ./rec -o r.sqfs
 	"$FERRY" export "$BB" -o s.sqfs
 	cmp r.sqfs s.sqfs
+	# an OCI layout directory is taken as oci:DIR, as ferry exec takes it
+	"$FERRY" export "$FERRY_TEST_IMAGES/busybox" -o l.sqfs
+	cmp l.sqfs s.sqfs
 }
 
 @test "export: bad arguments and targets give one line and leave nothing" {
@@ -182,6 +185,11 @@ JSON
 	run "$FERRY" export ./missing -o x.sqfs
 	[ "$status" -eq 1 ]
 	one_line_saying "no such directory"
+	echo x >afile.sqfs
+	run "$FERRY" export ./afile.sqfs -o x.sqfs
+	[ "$status" -eq 1 ]
+	one_line_saying "ferry import ./afile.sqfs"
+	rm afile.sqfs
 	[ -z "$(ls -A "$W")" ] || die "left: $(ls -A "$W")"
 }
 
