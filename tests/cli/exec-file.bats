@@ -271,6 +271,22 @@ wait_for_line() { # FILE TEXT
 	no_leftovers "$IMG"
 }
 
+@test "exec FILE.sqfs: a FUSE device the user may not open (crw------- root, no udev): one line, the way out" {
+	is_root || skip "only root can make a device node"
+	local d
+	d=$(mktemp -d /tmp/ferry-fusedev.XXXXXX)
+	chmod 755 "$d"
+	mknod "$d/fuse" c 10 229
+	chmod 600 "$d/fuse"
+	cd "$FIXDIR"
+	FERRY_TEST_FUSE_DEV="$d/fuse" run setpriv --reuid=65534 --regid=65534 --clear-groups -- "$FERRY" exec --no-home "$IMG" true
+	rm -rf "$d"
+	[ "$status" -eq 125 ]
+	[ "${#lines[@]}" -eq 1 ] || die "$output"
+	[[ "$output" == *"FUSE is unavailable here: cannot open $d/fuse: Permission denied"*"ferry import"* ]]
+	no_leftovers "$IMG"
+}
+
 @test "check: reports whether squashfs mounts work, and why not" {
 	run "$FERRY" check
 	[[ "$output" == *"ok   squashfs mounts"* ]]
