@@ -58,5 +58,9 @@ extern const struct cli_command cmd_app;
 extern const struct cli_command cmd_wrap, cmd_catalog;
 extern const struct cli_command cmd_deploy;
 extern const struct cli_command cmd_batch;
+extern const struct cli_command cmd_export, cmd_import; /* cmd_export.c */
+/* `ferry inspect FILE` (cmd_export.c): is arg a file, and show it. */
+bool cli_inspect_is_file(const char *arg);
+int cli_inspect_file(const char *file, bool json);
 /* A shim (ferry run under another name, cmd_wrap.c). */
 int cli_shim_main(int argc, char **argv);

@@ -30,6 +30,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_wrap, &cmd_catalog,
 	&cmd_deploy,
 	&cmd_batch,
+	&cmd_export, &cmd_import,
 	&cmd_help, &cmd_version,
 };
 

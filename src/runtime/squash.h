@@ -1,0 +1,26 @@
+/* Internal to the runtime: single-file images (squash.c, squash_helper.c). */
+#pragma once
+
+#include <stdint.h>
+
+/* The library the FUSE helper loads (Debian: libsquashfuse0). */
+#define SQUASH_LIB "libsquashfuse_ll.so.0"
+
+struct sqlib;
+struct sqlib_status {
+	const struct sqlib *lib; /* set once loaded */
+	char msg[256];           /* why not, else "" */
+};
+/* dlopen libsquashfuse_ll (and through it libfuse3); fills st. */
+int squash_lib_load(struct sqlib_status *st);
+
+/* In the container's process, before the helper is forked: load the
+ * libraries and open the squashfs at offset in imgfd (the helper inherits
+ * it). -1 with msg filled when it cannot be read. */
+int squash_open(int imgfd, uint64_t offset, char *msg, size_t size);
+/* The helper process: receive the mounted /dev/fuse descriptor on sock
+ * and serve the squashfs squash_open opened until the kernel ends the
+ * connection. Never returns. */
+void squash_helper_main(int sock, int watch_wr) __attribute__((noreturn));
+/* watch_wr: the write end of the pipe that kills the command when the
+ * helper dies (held open, never written; -1: none). */

@@ -1,0 +1,303 @@
+/* The FUSE helper: the process that serves a single-file image's squashfs
+ * to the kernel while the container runs (libsquashfuse_ll's operations on
+ * libfuse3's low-level session loop).
+ *
+ * Both libraries are loaded here, in the helper, with dlopen: a tree image
+ * never maps them (libsquashfuse_ll drags in zstd, xz, lzo, lz4 and zlib),
+ * and a file image loads them while the container side is still setting up
+ * its namespaces.
+ *
+ * The helper lives outside the container: it was forked (twice, so that it
+ * is no child of the command) before the namespaces were made, and the
+ * container side hands it the /dev/fuse descriptor once the mount is in
+ * place. It keeps no reference to the container's mount namespace, so when
+ * the last process of the container ends, the namespace and its mount go,
+ * the kernel aborts the connection and the session loop returns: nothing
+ * is left. If the helper itself is killed, the kernel kills the command
+ * (squash.c arms a pipe whose write end only the helper holds), so a dead
+ * helper never leaves a container behind either. */
+
+/* libsquashfuse's headers set their own feature macros (config.h): first. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include <squashfuse.h>
+#include <ll.h>
+#pragma GCC diagnostic pop
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <float.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "runtime/squash.h"
+
+/* Decompressed blocks kept (each up to the block size, 128 KiB by default). */
+#define SQUASH_DATA_BLOCKS 8
+#define SQUASH_FRAG_BLOCKS 8
+
+/* What the helper takes from the libraries, resolved with dlsym. */
+#define SQ_OPS(X)                                                                                             \
+	X(getattr, sqfs_ll_op_getattr)                                                                        \
+	X(opendir, sqfs_ll_op_opendir)                                                                        \
+	X(releasedir, sqfs_ll_op_releasedir)                                                                  \
+	X(readdir, sqfs_ll_op_readdir)                                                                        \
+	X(lookup, sqfs_ll_op_lookup)                                                                          \
+	X(open, sqfs_ll_op_open)                                                                              \
+	X(create, sqfs_ll_op_create)                                                                          \
+	X(release, sqfs_ll_op_release)                                                                        \
+	X(read, sqfs_ll_op_read)                                                                              \
+	X(readlink, sqfs_ll_op_readlink)                                                                      \
+	X(forget, sqfs_ll_op_forget)                                                                          \
+	X(statfs, stfs_ll_op_statfs)
+
+/* Not in the installed headers (squashfuse's stat.h), exported by the library. */
+sqfs_err sqfs_stat(sqfs *fs, sqfs_inode *inode, struct stat *st);
+
+struct sqlib {
+	__typeof__(sqfs_init) *init;
+	__typeof__(sqfs_ll_iget) *ll_iget;
+	__typeof__(sqfs_dentry_init) *dentry_init;
+	__typeof__(sqfs_dentry_inode) *dentry_inode;
+	__typeof__(sqfs_dir_lookup) *dir_lookup;
+	__typeof__(sqfs_inode_get) *inode_get;
+	__typeof__(sqfs_stat) *stat;
+	__typeof__(fuse_reply_entry) *reply_entry;
+	__typeof__(fuse_reply_err) *reply_err;
+	__typeof__(sqfs_ll_op_open) *sq_open;
+	__typeof__(sqfs_ll_init) *ll_init;
+	__typeof__(sqfs_cache_destroy) *cache_destroy;
+	__typeof__(sqfs_block_cache_init) *block_cache_init;
+	__typeof__(fuse_session_new) *session_new;
+	__typeof__(fuse_session_mount) *session_mount;
+	__typeof__(fuse_session_loop) *session_loop;
+	struct fuse_lowlevel_ops ops;
+};
+
+static int sym(void *h, const char *name, void *out, char *msg, size_t size)
+{
+	void *p = dlsym(h, name);
+	if (!p) {
+		snprintf(msg, size, "symbol %s missing from " SQUASH_LIB, name);
+		return -1;
+	}
+	memcpy(out, &p, sizeof p);
+	return 0;
+}
+
+/* libsquashfuse_ll.so.0 holds libsquashfuse's reader too and needs
+ * libfuse3.so.3: one dlopen, symbols looked up through its handle. */
+static struct sqlib lib;
+
+/* libsquashfuse's lookup, but a name that is not there is answered with
+ * a negative entry (ino 0) that the kernel may keep for ever, as it keeps
+ * the positive ones: the image never changes. Python's imports, a
+ * shell's PATH search, the dynamic loader's library search try many
+ * names that do not exist, and each would otherwise be a round trip to
+ * this process (and, under the overlay, one more per layer check). */
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	sqfs_ll_i lli;
+	if (lib.ll_iget(req, &lli, parent)) /* it replied */
+		return;
+	if (!S_ISDIR(lli.inode.base.mode)) {
+		lib.reply_err(req, ENOTDIR);
+		return;
+	}
+	sqfs_name namebuf;
+	sqfs_dir_entry entry;
+	bool found = false;
+	lib.dentry_init(&entry, namebuf);
+	if (lib.dir_lookup(&lli.ll->fs, &lli.inode, name, strlen(name), &entry, &found) != SQFS_OK) {
+		lib.reply_err(req, EIO);
+		return;
+	}
+	struct fuse_entry_param fe;
+	memset(&fe, 0, sizeof fe);
+	fe.attr_timeout = fe.entry_timeout = DBL_MAX;
+	if (!found) {
+		lib.reply_entry(req, &fe);
+		return;
+	}
+	sqfs_inode inode;
+	if (lib.inode_get(&lli.ll->fs, &inode, lib.dentry_inode(&entry)) != SQFS_OK) {
+		lib.reply_err(req, ENOENT);
+		return;
+	}
+	if (lib.stat(&lli.ll->fs, &inode, &fe.attr) != SQFS_OK) {
+		lib.reply_err(req, EIO);
+		return;
+	}
+	fe.ino = lli.ll->ino_register(lli.ll, &entry);
+	fe.attr.st_ino = fe.ino;
+	lib.reply_entry(req, &fe);
+}
+
+/* The image never changes: what the kernel has cached of a file stays
+ * valid when it is opened again (FOPEN_KEEP_CACHE). */
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fi->keep_cache = 1;
+	lib.sq_open(req, ino, fi);
+}
+
+int squash_lib_load(struct sqlib_status *st)
+{
+	st->msg[0] = '\0';
+	/* Lazy: of the libraries' thousand-odd symbols the helper calls a
+	 * few dozen; binding them all first is start-up time the container
+	 * waits for. */
+	void *h = dlopen(SQUASH_LIB, RTLD_LAZY | RTLD_LOCAL);
+	if (!h) {
+		snprintf(st->msg, sizeof st->msg, "cannot load %s", dlerror());
+		return -1;
+	}
+	char *m = st->msg;
+	size_t n = sizeof st->msg;
+	if (sym(h, "sqfs_init", &lib.init, m, n) < 0 || sym(h, "sqfs_ll_init", &lib.ll_init, m, n) < 0 ||
+	    sym(h, "sqfs_cache_destroy", &lib.cache_destroy, m, n) < 0 ||
+	    sym(h, "sqfs_block_cache_init", &lib.block_cache_init, m, n) < 0 ||
+	    sym(h, "fuse_session_new", &lib.session_new, m, n) < 0 ||
+	    sym(h, "fuse_session_mount", &lib.session_mount, m, n) < 0 ||
+	    sym(h, "fuse_session_loop", &lib.session_loop, m, n) < 0 || sym(h, "sqfs_ll_iget", &lib.ll_iget, m, n) < 0 ||
+	    sym(h, "sqfs_dentry_init", &lib.dentry_init, m, n) < 0 ||
+	    sym(h, "sqfs_dentry_inode", &lib.dentry_inode, m, n) < 0 ||
+	    sym(h, "sqfs_dir_lookup", &lib.dir_lookup, m, n) < 0 || sym(h, "sqfs_inode_get", &lib.inode_get, m, n) < 0 ||
+	    sym(h, "sqfs_stat", &lib.stat, m, n) < 0 || sym(h, "fuse_reply_entry", &lib.reply_entry, m, n) < 0 ||
+	    sym(h, "fuse_reply_err", &lib.reply_err, m, n) < 0)
+		return -1;
+#define SQ_RESOLVE(field, name)                                                                               \
+	if (sym(h, #name, &lib.ops.field, m, n) < 0)                                                          \
+		return -1;
+	SQ_OPS(SQ_RESOLVE)
+#undef SQ_RESOLVE
+	lib.ops.lookup = op_lookup;
+	lib.sq_open = lib.ops.open;
+	lib.ops.open = op_open;
+	/* No getxattr, no listxattr: the kernel then remembers that there are
+	 * none (ENOSYS) and answers the overlay's checks for user.overlay.*
+	 * (several on every lookup) itself, instead of asking this process
+	 * each time: a python start made 200 such round trips. What the image's
+	 * extended attributes could carry is moot in the container anyway:
+	 * file capabilities need a suid mount, SELinux labels a policy. */
+	lib.ops.getxattr = NULL;
+	lib.ops.listxattr = NULL;
+	st->lib = &lib;
+	return 0;
+}
+
+static const char *sqfs_strerror(sqfs_err e)
+{
+	switch (e) {
+	case SQFS_BADFORMAT: return "not a squashfs, or a corrupt superblock";
+	case SQFS_BADVERSION: return "squashfs version not supported (only 4.0)";
+	case SQFS_BADCOMP: return "compression not supported by libsquashfuse";
+	case SQFS_UNSUP: return "unsupported squashfs feature";
+	default: return "corrupt or unreadable squashfs";
+	}
+}
+
+/* Receive one descriptor (SCM_RIGHTS); -1 on EOF or error. */
+static int recv_fd(int sock)
+{
+	char byte;
+	struct iovec iov = {&byte, 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+	ssize_t r;
+	while ((r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (r <= 0)
+		return -1;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+	return fd;
+}
+
+/* Its own session: the terminal's ^C, ^Z and hangup are the command's; a
+ * SIGTERM to the whole job (scancel) leaves the files readable while the
+ * command shuts down. stdin, stdout and stderr go to /dev/null: a pipe the
+ * command writes to sees its EOF when the command ends. */
+static void detach(const char *name)
+{
+	static const int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2};
+	setsid();
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)
+		signal(ignored[i], SIG_IGN);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0)
+		for (int i = 0; i < 3; i++)
+			dup2(null, i);
+	if (null > 2)
+		close(null);
+}
+
+static sqfs_ll ll; /* the open squashfs; the helper inherits it */
+
+int squash_open(int imgfd, uint64_t offset, char *msg, size_t size)
+{
+	struct sqlib_status st = {0};
+	if (squash_lib_load(&st) < 0) {
+		snprintf(msg, size, "%s", st.msg);
+		return -1;
+	}
+	sqfs_err e = lib.init(&ll.fs, imgfd, (size_t)offset);
+	/* libsquashfuse keeps 1 data block and 3 fragment blocks
+	 * decompressed: a program's pages, faulted in 4 KiB and 128 KiB
+	 * reads that straddle blocks, would decompress each block again and
+	 * again, and python's imports spread over many fragments. */
+	if (e == SQFS_OK) {
+		lib.cache_destroy(&ll.fs.data_cache);
+		lib.cache_destroy(&ll.fs.frag_cache);
+		e = lib.block_cache_init(&ll.fs.data_cache, SQUASH_DATA_BLOCKS);
+		if (e == SQFS_OK)
+			e = lib.block_cache_init(&ll.fs.frag_cache, SQUASH_FRAG_BLOCKS);
+	}
+	if (e == SQFS_OK)
+		e = lib.ll_init(&ll);
+	if (e != SQFS_OK) {
+		snprintf(msg, size, "%s", sqfs_strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+void squash_helper_main(int sock, int watch_wr)
+{
+	detach("ferry-sqfs");
+	int fuse_fd = recv_fd(sock);
+	close(sock);
+	if (fuse_fd < 0)
+		_exit(0); /* the container side gave up before mounting */
+
+	char *argv[] = {"ferry-sqfs", NULL};
+	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
+	struct fuse_session *se = lib.session_new(&args, &lib.ops, sizeof lib.ops, &ll);
+	char dev[32];
+	snprintf(dev, sizeof dev, "/dev/fd/%d", fuse_fd); /* libfuse: already mounted, serve this fd */
+	if (!se || lib.session_mount(se, dev) != 0)
+		_exit(1);
+	(void)watch_wr; /* held, never written: its close tells the command (squash.c) */
+	lib.session_loop(se);
+	/* The kernel ended the connection: the mount is gone. No clean-up that
+	 * could touch a mount point: _exit. */
+	_exit(0);
+}
