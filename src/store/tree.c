@@ -35,7 +35,8 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 	_cleanup_free_ char *files = xasprintf("%s/files/sha256", root);
 	int rc = 0;
 	_cleanup_close_ int rootfd = -1, filesfd = -1;
-	struct layer_stats ls = { .max_apparent = t->max_size };
+	bool deploy = store_is_deploy(root);
+	struct layer_stats ls = { .max_apparent = t->max_size, .sandbox_modes = deploy };
 	if (mkdir(rootfs, 0755) < 0 || (rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		rc = ferr_set(err, errno, "create %s", rootfs);
 	if (rc == 0 && (filesfd = open(files, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -53,7 +54,7 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 		if (layer_extract(fd, t->cfg->diff_ids[i], rootfd, filesfd, &ls, err) < 0)
 			rc = ferr_wrap(err, "layer %s", m->layers[i].digest);
 	}
-	if (rc == 0 && store_is_deploy(root) && store_deploy_finish(rootfd, err) < 0)
+	if (rc == 0 && deploy && store_deploy_finish(rootfd, err) < 0)
 		rc = -1;
 	if (rc == 0) {
 		_cleanup_free_ char *mp = path_join(tmpl, "manifest.json");
