@@ -337,6 +337,8 @@ PY
 	[ -z "$(ls -A "$FERRY_HOME/images")" ]
 	[ ! -e "$FERRY_HOME/blobs/sha256/$hex" ]
 	[ -z "$(ls -A "$FERRY_HOME/tmp")" ]
+	# the tree is extracted while the blob downloads: none of its files stays
+	[ -z "$(find "$FERRY_HOME/files" -type f)" ] || die "left in files/: $(find "$FERRY_HOME/files" -type f | head -3)"
 }
 
 @test "pull: mirrors are tried in order before the registry; a dead one is skipped" {
