@@ -252,8 +252,10 @@ start_proxy() { # ARGS...: flaky-proxy in front of the registry; sets PROXY
 }
 
 # Every name resolves to a whole root; no half-made root is in images/.
+# (tmp/ is DIR's staging area, never a name: a tree killed while it was
+# being extracted stays there until the next run cleans it.)
 assert_whole() {
-	for n in $(find "$D" -path "$D/images" -prune -o -type l -print 2>/dev/null); do
+	for n in $(find "$D" \( -path "$D/images" -o -path "$D/tmp" \) -prune -o -type l -print 2>/dev/null); do
 		[ -e "$n/bin/sh" ] || die "dangling or partial name $n"
 	done
 	for r in "$D"/images/*; do
