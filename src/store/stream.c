@@ -2,7 +2,7 @@
  * download, instead of after (issue 13 item 6). One thread downloads every
  * missing blob as before (store_blobs_ensure: into tmp/blob-<hex>.partial,
  * verified, renamed into blobs/); for each layer, a tail thread follows
- * that file as it grows and feeds its bytes through a socket to
+ * that file as it grows and splices its bytes through a pipe to
  * layer_extract. What keeps this as safe as extracting a verified blob:
  *   - the tree is built in tmp/ and renamed into images/ only after the
  *     download thread reports every blob complete and verified (size and
@@ -22,24 +22,26 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/str.h"
 #include "store/internal.h"
 
-#define TAIL_BUF (256 * 1024)
+#define TAIL_BUF (256 * 1024)   /* read/write fallback */
+#define TAIL_CHUNK (1024 * 1024) /* the pipe's size, one splice at most */
 
 struct stream;
 
 struct tail {
 	struct stream *s;
 	size_t i;
-	int out; /* our end of the socket pair */
+	int out; /* the pipe's write end */
 	pthread_t th;
 	bool running;
 };
@@ -89,44 +91,62 @@ static int open_growing(struct stream *s, const char *digest)
 	}
 }
 
+/* Bytes of fd from *pos to out: spliced (page references, no copy) where
+ * the kernel can, else read and written. 0 at the end of what fd holds
+ * now, <0 when out is closed (the extraction stopped reading) or on error. */
+static ssize_t pass_on(int fd, int64_t *pos, size_t want, int out, char **buf)
+{
+	if (!*buf) {
+		loff_t off = *pos;
+		ssize_t n = splice(fd, &off, out, NULL, want, SPLICE_F_MOVE);
+		if (n >= 0) {
+			*pos = off;
+			return n;
+		}
+		if (errno != EINVAL && errno != ENOSYS)
+			return errno == EINTR ? 0 : -1;
+		*buf = xmalloc(TAIL_BUF); /* no splice from this file system */
+	}
+	ssize_t n = pread(fd, *buf, want < TAIL_BUF ? want : TAIL_BUF, *pos);
+	if (n <= 0)
+		return n < 0 && errno != EINTR ? -1 : 0;
+	if (fs_write_all(out, *buf, (size_t)n) < 0)
+		return -1;
+	*pos += n;
+	return n;
+}
+
 static void *tail_run(void *arg)
 {
 	struct tail *t = arg;
 	struct stream *s = t->s;
+	/* a closed reader gives EPIPE here, not a process-wide SIGPIPE (a
+	 * signal pending on this thread goes with it) */
+	sigset_t pipe_sig;
+	sigemptyset(&pipe_sig);
+	sigaddset(&pipe_sig, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_sig, NULL);
 	const struct image_desc *d = &s->m->layers[t->i];
 	int fd = open_growing(s, d->digest);
-	char *buf = xmalloc(TAIL_BUF);
+	char *buf = NULL;
 	int64_t have = 0;
 	while (fd >= 0 && have < d->size) {
 		bool done = atomic_load(&s->dl_done);
-		size_t want = d->size - have < TAIL_BUF ? (size_t)(d->size - have) : TAIL_BUF;
-		ssize_t n = read(fd, buf, want);
-		if (n < 0 && errno == EINTR)
-			continue;
+		size_t want = d->size - have < TAIL_CHUNK ? (size_t)(d->size - have) : TAIL_CHUNK;
+		ssize_t n = pass_on(fd, &have, want, t->out, &buf);
 		if (n < 0)
 			break;
 		if (n == 0) {
 			if (done) /* the file is final and short: the extraction fails */
 				break;
 			nap();
-			continue;
 		}
-		ssize_t off = 0;
-		while (off < n) {
-			ssize_t w = send(t->out, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				goto out; /* the extraction stopped reading */
-			off += w;
-		}
-		have += n;
 	}
-out:
 	free(buf);
 	if (fd >= 0)
 		close(fd);
-	shutdown(t->out, SHUT_WR);
+	close(t->out); /* the reader sees the end */
+	t->out = -1;
 	return NULL;
 }
 
@@ -139,8 +159,9 @@ static int open_layer(void *arg, size_t i, struct ferr *err)
 	if (fd >= 0)
 		return fd; /* already here, verified */
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return ferr_set(err, errno, "socketpair for layer %zu", i + 1);
+	if (pipe2(sv, O_CLOEXEC) < 0)
+		return ferr_set(err, errno, "pipe for layer %zu", i + 1);
+	(void)fcntl(sv[1], F_SETPIPE_SZ, TAIL_CHUNK); /* fewer wake-ups; the default 64 KiB works too */
 	t->s = s;
 	t->i = i;
 	t->out = sv[1];
