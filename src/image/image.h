@@ -173,6 +173,11 @@ struct layer_stats {
 	 * included): apparent_before (in) plus this layer's. When max_apparent
 	 * (in) is non-zero, a layer that takes the sum beyond it fails. */
 	uint64_t apparent_before, apparent, max_apparent;
+	/* In: the tree is shared (a deploy DIR): files get Apptainer's sandbox
+	 * modes as they are created (u+rw, o+r, o+x where u+x, no group or
+	 * other write bit), directories 0755, so that files/ keys carry the
+	 * final mode and no later chmod changes an inode other trees share. */
+	bool sandbox_modes;
 };
 
 /* Extract a layer blob (gzip, zstd or plain tar: sniffed from its bytes)

@@ -116,6 +116,7 @@ struct extract {
 	uid_t files_owner; /* owner of files/: the only one whose copies are reused */
 	mode_t umask;      /* the process's, read once (never toggled: threads) */
 	uint64_t max_apparent;
+	bool sandbox_modes;
 	struct pathset added;
 	/* the parent directory of the previous member, reused when the next
 	 * one lives in the same directory (most do) */
@@ -221,6 +222,8 @@ static int extract_file(struct extract *x, struct archive_entry *e, int pfd, con
 	struct ferr *err)
 {
 	mode_t mode = (archive_entry_perm(e) & 0777) | 0600; /* no setuid/setgid/sticky on files */
+	if (x->sandbox_modes)
+		mode = (mode & 0711) | 0644 | (mode & 0100 ? 0111 : 0);
 	int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
 	char hex[SHA256_HEX_LEN + 1];
 	struct sha256 h;
@@ -466,7 +469,7 @@ static int extract_entry(struct extract *x, struct archive_entry *e, struct ferr
 
 	switch (type) {
 	case AE_IFDIR: {
-		mode_t mode = (archive_entry_perm(e) & 01777) | 0700; /* keep sticky, drop setgid */
+		mode_t mode = x->sandbox_modes ? 0755 : (archive_entry_perm(e) & 01777) | 0700; /* keep sticky, drop setgid */
 		if (exists && S_ISDIR(st.st_mode)) {
 			if ((st.st_mode & 07777) != mode && fchmodat(pfd, leaf, mode, 0) < 0)
 				return ferr_set(err, errno, "chmod %s", path);
@@ -537,9 +540,11 @@ int layer_extract(int blobfd, const char *diff_id, int rootfd, int filesfd, stru
 	struct layer_stats dummy = { 0 };
 	struct extract x = { .rootfd = rootfd, .filesfd = filesfd, .cached_fd = -1, .stats = stats ? stats : &dummy };
 	x.max_apparent = x.stats->max_apparent;
+	x.sandbox_modes = x.stats->sandbox_modes;
 	uint64_t before = x.stats->apparent_before;
 	memset(x.stats, 0, sizeof *x.stats);
 	x.stats->max_apparent = x.max_apparent;
+	x.stats->sandbox_modes = x.sandbox_modes;
 	x.stats->apparent_before = before;
 	x.stats->apparent = before;
 	x.umask = process_umask();

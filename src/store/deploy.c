@@ -10,6 +10,10 @@
  *     everywhere, o+x where u+x, directories 0755, no set-id or sticky
  *     bit, no group or other write bit, no device, FIFO or socket, the
  *     mount points and /etc/passwd, /etc/group present.
+ *   Files and directories already get these modes when they are extracted
+ *   (layer_stats.sandbox_modes), so that files/ entries are keyed by the
+ *   final mode and shared across images; the pass below then changes no
+ *   inode that files/ and other trees share, it checks and fills in.
  * Names: DIR/<registry>/<repo>:<tag> is a relative symlink to
  * images/<hex>/rootfs, replaced by rename (never missing, never partial).
  * DIR/deploy/unnamed/<hex> records when an image lost its last name, for

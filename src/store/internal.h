@@ -87,11 +87,29 @@ struct store_tree {
 	uint64_t max_size;    /* cap on the files' apparent size (0: none) */
 	const char *blobs;    /* root whose blobs/ holds the layers (usually ROOT) */
 	const struct pull_events *events; /* notes go there (or to the log) */
+	/* A streamed build (stream.c): layer i is read from open_layer's fd
+	 * instead of blobs/, and ready must succeed (every blob downloaded and
+	 * verified) before the tree is renamed in. NULL for the plain build. */
+	int (*open_layer)(void *arg, size_t i, struct ferr *err);
+	int (*ready)(void *arg, struct ferr *err);
+	void *arg;
 };
 /* Build the image's tree from its layer blobs in ROOT/tmp and rename it to
  * ROOT/images/<hex>; files are deduplicated through ROOT/files. 0 also
  * when another process put the same image in place first. */
 int store_tree_build(const char *root, const struct store_tree *t, struct ferr *err);
+
+/* ---- stream.c ---- */
+/* Is a streamed build worth it: a layer blob still to download (and
+ * FERRY_NO_STREAM unset)? */
+bool store_tree_streamable(const char *root, const struct image_manifest *m);
+/* Download t's missing layers and build its tree from them at the same
+ * time. 0 done; -1 error (the download's, if it failed); 1 the download
+ * succeeded but the streamed build did not: build again the plain way. */
+int store_tree_build_streamed(const char *root, struct image_source *src, const struct store_tree *t,
+	struct ferr *err);
+/* Remove the files/ entries no tree links (left by a failed build). */
+void store_files_sweep(const char *root);
 
 /* ---- usage.c ---- */
 /* Record what the tree in DIR (images/<hex> or its staging copy) uses, in

@@ -83,12 +83,18 @@ static void release_layers(const struct image_manifest *m, int *held)
 		store_lock_release(held[i]);
 }
 
-/* Fetch the layers, hold them, build the tree. A layer dropped by a
- * concurrent pull of an image that shares it is fetched again. */
+/* Fetch the layers, hold them, build the tree: streamed (stream.c, the
+ * tree extracted while the blobs download) when a blob is missing, else
+ * or when that fails, from the blobs. A layer dropped by a concurrent
+ * pull of an image that shares it is fetched again. */
 static int build_from_layers(const char *root, struct image_source *src, const struct store_tree *t, struct ferr *err)
 {
-	int *held = xcalloc(t->m->n_layers ? t->m->n_layers : 1, sizeof *held);
 	int rc = 1;
+	if (store_tree_streamable(root, t->m))
+		rc = store_tree_build_streamed(root, src, t, err);
+	if (rc <= 0)
+		return rc;
+	int *held = xcalloc(t->m->n_layers ? t->m->n_layers : 1, sizeof *held);
 	for (int attempt = 0; rc == 1 && attempt < 3; attempt++) {
 		rc = store_blobs_ensure(root, src, t->m->layers, t->m->n_layers, t->events, err);
 		if (rc == 0)
@@ -99,6 +105,8 @@ static int build_from_layers(const char *root, struct image_source *src, const s
 	}
 	if (rc == 1)
 		rc = ferr_setc(err, FERR_GENERIC, 0, "layers of %s keep disappearing (another ferry dropping them?)", t->mdigest);
+	if (rc < 0)
+		store_files_sweep(root); /* what the failed build stored in files/ */
 	free(held);
 	return rc;
 }

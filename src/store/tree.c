@@ -35,7 +35,8 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 	_cleanup_free_ char *files = xasprintf("%s/files/sha256", root);
 	int rc = 0;
 	_cleanup_close_ int rootfd = -1, filesfd = -1;
-	struct layer_stats ls = { .max_apparent = t->max_size };
+	bool deploy = store_is_deploy(root);
+	struct layer_stats ls = { .max_apparent = t->max_size, .sandbox_modes = deploy };
 	if (mkdir(rootfs, 0755) < 0 || (rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		rc = ferr_set(err, errno, "create %s", rootfs);
 	if (rc == 0 && (filesfd = open(files, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -43,9 +44,9 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 	const struct image_manifest *m = t->m;
 	for (size_t i = 0; rc == 0 && i < m->n_layers; i++) {
 		_cleanup_free_ char *bp = store_blob_path(blobs, m->layers[i].digest);
-		_cleanup_close_ int fd = open(bp, O_RDONLY | O_CLOEXEC);
+		_cleanup_close_ int fd = t->open_layer ? t->open_layer(t->arg, i, err) : open(bp, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			rc = ferr_set(err, errno, "open %s", bp);
+			rc = t->open_layer ? -1 : ferr_set(err, errno, "open %s", bp);
 			break;
 		}
 		pull_events_note(t->events, "unpacking layer %zu/%zu %.19s", i + 1, m->n_layers, m->layers[i].digest);
@@ -53,8 +54,10 @@ int store_tree_build(const char *root, const struct store_tree *t, struct ferr *
 		if (layer_extract(fd, t->cfg->diff_ids[i], rootfd, filesfd, &ls, err) < 0)
 			rc = ferr_wrap(err, "layer %s", m->layers[i].digest);
 	}
-	if (rc == 0 && store_is_deploy(root) && store_deploy_finish(rootfd, err) < 0)
+	if (rc == 0 && deploy && store_deploy_finish(rootfd, err) < 0)
 		rc = -1;
+	if (rc == 0 && t->ready && t->ready(t->arg, err) < 0)
+		rc = -1; /* a blob failed its download or verification: the tree goes */
 	if (rc == 0) {
 		_cleanup_free_ char *mp = path_join(tmpl, "manifest.json");
 		_cleanup_free_ char *cp = path_join(tmpl, "config.json");

@@ -252,8 +252,10 @@ start_proxy() { # ARGS...: flaky-proxy in front of the registry; sets PROXY
 }
 
 # Every name resolves to a whole root; no half-made root is in images/.
+# (tmp/ is DIR's staging area, never a name: a tree killed while it was
+# being extracted stays there until the next run cleans it.)
 assert_whole() {
-	for n in $(find "$D" -path "$D/images" -prune -o -type l -print 2>/dev/null); do
+	for n in $(find "$D" \( -path "$D/images" -o -path "$D/tmp" \) -prune -o -type l -print 2>/dev/null); do
 		[ -e "$n/bin/sh" ] || die "dangling or partial name $n"
 	done
 	for r in "$D"/images/*; do
@@ -350,6 +352,44 @@ EOF
 	# an /etc/passwd the image made a symlink stays one, never followed
 	[ "$(readlink "$r/etc/passwd")" = /nonexistent ]
 	[ -f "$r/etc/group" ]
+}
+
+@test "deploy: files with unusual modes (0664, 0600, 0700, 0775) are stored once across images" {
+	# same contents, modes the sandbox conventions change; b adds 0644 and
+	# 0755 copies that end with the same modes as b's 0664 and 0700 ones
+	"$FERRY_SRC/tests/lib/mktar" "$SHARE/a.tar" '[{"name":"a/f664","data":"six-six-four","mode":436},
+		{"name":"a/f600","data":"six-zero-zero","mode":384},{"name":"a/x700","data":"seven","mode":448},
+		{"name":"a/x775","data":"seven-seven-five","mode":509}]'
+	"$FERRY_SRC/tests/lib/mktar" "$SHARE/b.tar" '[{"name":"b/f664","data":"six-six-four","mode":436},
+		{"name":"b/f600","data":"six-zero-zero","mode":384},{"name":"b/x700","data":"seven","mode":448},
+		{"name":"b/x775","data":"seven-seven-five","mode":509},{"name":"b/g644","data":"six-six-four","mode":420},
+		{"name":"b/y755","data":"seven","mode":493}]'
+	for i in a b; do
+		"$FERRY_SRC/tests/lib/mklayout" "$SHARE/$i" "$SHARE/$i.tar" >/dev/null
+		skopeo copy --quiet --dest-tls-verify=false "oci:$SHARE/$i:latest" "docker://$REGISTRY/oddmodes-$i:latest"
+	done
+	run deploy "$REGISTRY/oddmodes-a:latest"
+	[ "$status" -eq 0 ] || die "$output"
+	run deploy "$REGISTRY/oddmodes-b:latest"
+	[ "$status" -eq 0 ] || die "$output"
+	a=$D/$REGISTRY/oddmodes-a:latest b=$D/$REGISTRY/oddmodes-b:latest
+	assert_conventions "$a/"
+	assert_conventions "$b/"
+	[ "$(stat -c %a "$b/b/f664")" = 644 ] && [ "$(stat -c %a "$b/b/f600")" = 644 ]
+	[ "$(stat -c %a "$b/b/x700")" = 755 ] && [ "$(stat -c %a "$b/b/x775")" = 755 ]
+	for f in f664 f600 x700 x775; do
+		[ "$(stat -c %i "$a/a/$f")" = "$(stat -c %i "$b/b/$f")" ] || die "$f: not shared across the images"
+	done
+	[ "$(stat -c %i "$b/b/g644")" = "$(stat -c %i "$b/b/f664")" ] || die "0644 and 0664 copies not shared"
+	[ "$(stat -c %i "$b/b/y755")" = "$(stat -c %i "$b/b/x700")" ] || die "0755 and 0700 copies not shared"
+	# each files/ entry has the mode its name says (none changed behind it)
+	for k in "$D"/files/sha256/*; do
+		[ "$(stat -c %04a "$k")" = "${k##*-}" ] || die "$k has mode $(stat -c %04a "$k")"
+	done
+	# the user's own store keeps the layers' modes (u+rw added), unchanged
+	run "$FERRY" -q pull --insecure "$REGISTRY/oddmodes-b:latest"
+	[ "$status" -eq 0 ] || die "$output"
+	[ "$(stat -c %a "$FERRY_HOME/images/$(ls "$FERRY_HOME/images")/rootfs/b/f664")" = 664 ]
 }
 
 @test "deploy: several --platform publish one root each, named <tag>-<os>-<arch>; one --platform as for pull" {

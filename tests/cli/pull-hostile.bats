@@ -47,6 +47,9 @@ assert_store_empty() {
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | jq length)" -eq 0 ] || die "store lists images: $output"
 	[ -z "$(ls -A "$FERRY_HOME/images")" ] || die "images/ is not empty"
+	# nor a file of the failed tree in files/ (nothing links it)
+	[ -z "$(find "$FERRY_HOME/files" -type f -links 1 2>/dev/null)" ] ||
+		die "left in files/: $(find "$FERRY_HOME/files" -type f -links 1 | head -3)"
 }
 
 @test "hostile: ../ member paths stay inside the rootfs" {

@@ -284,6 +284,32 @@ start_proxy() { # ARGS...: flaky-proxy in front of the HTTP registry; sets PROXY
 	[ -z "$(ls -A "$FERRY_HOME/tmp")" ]
 }
 
+@test "pull: the tree is extracted while its layer downloads, and goes in only once the blob is verified" {
+	start_proxy --rate 200000
+	m=$(skopeo inspect --raw --tls-verify=false "docker://$HTTP_REGISTRY/busybox")
+	hex=$(echo "$m" | jq -r '.layers[0].digest') hex=${hex#sha256:}
+	size=$(echo "$m" | jq -r '.layers[0].size')
+	"$FERRY" -q pull --insecure "$PROXY/busybox" >"$BATS_TEST_TMPDIR/pull.out" 2>&1 &
+	pid=$!
+	seen=0
+	for _ in $(seq 600); do
+		# images/ first: it fills only after the blob is complete, so
+		# "empty, then the blob still short" holds at one moment
+		if [ -z "$(ls -A "$FERRY_HOME/images" 2>/dev/null)" ] && compgen -G "$FERRY_HOME/tmp/image-*/rootfs/bin" >/dev/null &&
+			p=$FERRY_HOME/tmp/blob-$hex.partial && [ -f "$p" ] && [ "$(stat -c %s "$p")" -lt "$size" ]; then
+			seen=1
+			break
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$pid" || die "pull failed: $(cat "$BATS_TEST_TMPDIR/pull.out")"
+	[ "$seen" = 1 ] || die "never saw the tree being extracted while the layer was still downloading"
+	r=$("$FERRY" inspect --json "$PROXY/busybox" | jq -r .rootfs)
+	[ "$(sha256sum "$r/bin/busybox" | cut -c1-64)" = "$(busybox_sha)" ]
+	[ -z "$(ls -A "$FERRY_HOME/tmp")" ]
+}
+
 @test "pull: an endless error body for a blob is not read beyond a cap" {
 	# blob GETs are redirected (as to object storage) to a server that
 	# answers 404 with a 64 MiB body, and says how much of it went out
@@ -328,15 +354,24 @@ PY
 	hex=${digest#sha256:}
 	data=$HTTP_DIR/data/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data
 	cp "$data" "$BATS_TEST_TMPDIR/orig"
-	printf 'XXXX' | dd of="$data" bs=1 seek=1000 conv=notrunc status=none
-	run "$FERRY" pull --insecure "$HTTP_REGISTRY/tamper/busybox"
-	cp "$BATS_TEST_TMPDIR/orig" "$data"
-	[ "$status" -eq 1 ]
-	[ "${#lines[@]}" -eq 1 ]
-	[[ "$output" == *"blob $digest: digest mismatch"* ]]
-	[ -z "$(ls -A "$FERRY_HOME/images")" ]
-	[ ! -e "$FERRY_HOME/blobs/sha256/$hex" ]
-	[ -z "$(ls -A "$FERRY_HOME/tmp")" ]
+	# near the start, then near the end through a slow proxy, so that the
+	# tree, extracted while the blob downloads, holds every file by then
+	start_proxy --rate 400000
+	for at in 1000 $(($(stat -c %s "$data") - 40)); do
+		from=$HTTP_REGISTRY
+		[ "$at" = 1000 ] || from=$PROXY
+		cp "$BATS_TEST_TMPDIR/orig" "$data"
+		printf 'XXXX' | dd of="$data" bs=1 seek="$at" conv=notrunc status=none
+		run "$FERRY" pull --insecure "$from/tamper/busybox"
+		cp "$BATS_TEST_TMPDIR/orig" "$data"
+		[ "$status" -eq 1 ]
+		[ "${#lines[@]}" -eq 1 ] || die "$output"
+		[[ "$output" == *"blob $digest: digest mismatch"* ]] || die "$output"
+		[ -z "$(ls -A "$FERRY_HOME/images")" ]
+		[ ! -e "$FERRY_HOME/blobs/sha256/$hex" ]
+		[ -z "$(ls -A "$FERRY_HOME/tmp")" ]
+		[ -z "$(find "$FERRY_HOME/files" -type f)" ] || die "left in files/: $(find "$FERRY_HOME/files" -type f | head -3)"
+	done
 }
 
 @test "pull: mirrors are tried in order before the registry; a dead one is skipped" {
