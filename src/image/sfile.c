@@ -135,15 +135,15 @@ static int probe_simg(int fd, const char *name, uint64_t size, struct sfile *out
 
 int sfile_probe(int fd, const char *name, struct sfile *out, struct ferr *err)
 {
-	unsigned char head[SIF_HEADER_SIZE];
-	ssize_t n = pread(fd, head, sizeof head, 0);
-	if (n < 0)
-		return ferr_set(err, errno, "%s: read", name);
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return ferr_set(err, errno, "%s: stat", name);
 	if (!S_ISREG(st.st_mode))
-		return 0;
+		return 0; /* a directory, a device: not a single-file image */
+	unsigned char head[SIF_HEADER_SIZE];
+	ssize_t n = pread(fd, head, sizeof head, 0);
+	if (n < 0)
+		return ferr_set(err, errno, "%s: read", name);
 	uint64_t size = (uint64_t)st.st_size;
 	if (n >= 4 && !memcmp(head, SQFS_MAGIC, 4)) {
 		if (n < SQFS_SB_SIZE)

@@ -1,6 +1,8 @@
 # Helpers shared by export.bats and import.bats (single-file images).
 
-SIF_FIXTURES=${SIF_FIXTURES:-$FERRY_SRC/../shared/reference/sif}
+# The reference SIF library's fixtures: shared/reference/sif beside the
+# conformance corpora (FERRY_CONFORMANCE, which tests/run passes on).
+SIF_FIXTURES=${SIF_FIXTURES:-$FERRY_CONFORMANCE/../reference/sif}
 
 need_sif_fixtures() {
 	[ -f "$SIF_FIXTURES/one-group.sif" ] && return 0

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -168,12 +169,30 @@ static void test_squashfs_config(void **state)
 	assert_int_equal(fs_rm_rf(dir, &err), 0);
 }
 
+static void test_not_images(void **state)
+{
+	(void)state;
+	struct sfile sf;
+	struct ferr err = FERR_INIT;
+	/* a directory, a script, an empty file: "not one" (0), never an error */
+	int d = open("/", O_RDONLY | O_DIRECTORY);
+	assert_int_equal(sfile_probe(d, "/", &sf, &err), 0);
+	close(d);
+	int fd = memfile();
+	assert_int_equal(sfile_probe(fd, "empty", &sf, &err), 0);
+	const char *script = "#!/bin/sh\necho hsqs is just a word here\n";
+	assert_int_equal(pwrite(fd, script, strlen(script), 0), (ssize_t)strlen(script));
+	assert_int_equal(sfile_probe(fd, "script", &sf, &err), 0);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sif_round_trip),
 		cmocka_unit_test(test_sif_hostile),
 		cmocka_unit_test(test_squashfs_config),
+		cmocka_unit_test(test_not_images),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
