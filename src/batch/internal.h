@@ -2,9 +2,9 @@
  * Slurm (slurm.c), the task itself (task.c). */
 #pragma once
 
-#include <sqlite3.h>
 #include <stdint.h>
 
+#include "base/sqlitelib.h" /* <sqlite3.h>, loaded on first use */
 #include "batch/batch.h"
 
 struct batch_run {

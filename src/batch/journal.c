@@ -114,6 +114,8 @@ static int setup(sqlite3 *db, const char *mode, struct ferr *err)
 int journal_create(const char *path, const char *mode, sqlite3 **out, struct ferr *err)
 {
 	sqlite3 *db = NULL;
+	if (sqlitelib_load(err) < 0)
+		return ferr_wrap(err, "journal %s", path);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_EXCLUSIVE,
 			    NULL) != SQLITE_OK) {
 		journal_err(db, err, path);
@@ -138,6 +140,8 @@ int journal_open(const char *path, sqlite3 **out, const char **mode, struct ferr
 	if (access(path, R_OK | W_OK) < 0 || access(dir, W_OK | X_OK) < 0)
 		return ferr_setc(err, FERR_PERM, errno, "journal %s: you cannot write it", path),
 		       ferr_hint(err, "a run is driven and read by the user who submitted it");
+	if (sqlitelib_load(err) < 0)
+		return ferr_wrap(err, "journal %s", path);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
 		ferr_setc(err, FERR_NOTFOUND, 0, "journal %s: %s", path, sqlite3_errmsg(db));
 		sqlite3_close(db);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bats
 # What a start of ferry loads: the libraries that only pulls need
-# (libcurl, libarchive, libcrypto, libzstd, libisal) come with dlopen()
-# when first used, so `ferry exec` and `ferry version` never map them
-# (bench/start/RESULTS.md: each costs 0.05 ms or more at every start).
+# (libcurl, libarchive, libcrypto, libzstd, libisal), those that only
+# single-file images need (libsquashfs and its decompressors liblzma and
+# liblz4) and the journal of `ferry batch` (libsqlite3) come with dlopen()
+# when first used, so `ferry exec` of a tree and `ferry version` never map
+# them (bench/start/RESULTS.md: each costs 0.05 ms or more at every start).
 # libm is not checked here: the sanitizer runtimes of an ASan build need it.
 
 load ../lib/common
@@ -21,17 +23,49 @@ loaded_libs() { # CMD... : the shared objects the dynamic loader maps
 	LD_DEBUG=libs "$@" 2>&1 >/dev/null | sed -n 's/.*calling init: //p'
 }
 
-@test "start-up: ferry version and exec load none of the pull-only libraries" {
+# the libraries a start must not map
+LAZY_LIBS='lib(curl|archive|crypto|zstd|isal|squashfs|lzma|lz4|sqlite3)\.so'
+
+@test "start-up: ferry version and exec of a tree load none of the libraries loaded on first use" {
 	local libs
 	libs=$(loaded_libs "$FERRY" version)
 	[ -n "$libs" ] || die "LD_DEBUG=libs printed nothing: cannot check"
-	if grep -E 'lib(curl|archive|crypto|zstd|isal)\.so' <<<"$libs"; then
-		die "ferry version loads a pull-only library"
+	if grep -E "$LAZY_LIBS" <<<"$libs"; then
+		die "ferry version loads a library it does not use"
 	fi
 	local scratch
 	scratch=$(mktemp -d "$BATS_TEST_TMPDIR/libs.XXXXXX")
 	libs=$(cd "$scratch" && loaded_libs "$FERRY" exec "$ROOTFS" true)
-	if grep -E 'lib(curl|archive|crypto|zstd|isal)\.so' <<<"$libs"; then
-		die "ferry exec loads a pull-only library"
+	if grep -E "$LAZY_LIBS" <<<"$libs"; then
+		die "ferry exec of a tree loads a library it does not use"
 	fi
+}
+
+# A stand-in for a library that is there but broken (another ABI): the
+# loader finds it first through LD_LIBRARY_PATH.
+stub_lib() { # DIR SONAME
+	command -v cc >/dev/null || skip "cc is needed to build a stand-in library"
+	mkdir -p "$1"
+	echo 'int ferry_stub_lib;' | cc -shared -fPIC -x c -o "$1/$2" -
+}
+
+@test "start-up: a broken libsquashfs or libsqlite3 gives one line naming the package, when first needed" {
+	local stubs=$BATS_TEST_TMPDIR/stubs scratch
+	stub_lib "$stubs" libsquashfs.so.1
+	stub_lib "$stubs" libsqlite3.so.0
+	scratch=$(mktemp -d "$BATS_TEST_TMPDIR/libs.XXXXXX")
+	cd "$scratch"
+	# what does not need them still runs
+	run env LD_LIBRARY_PATH="$stubs" "$FERRY" exec "$ROOTFS" true
+	[ "$status" -eq 0 ] || die "exec of a tree with a broken libsquashfs: $output"
+	run env LD_LIBRARY_PATH="$stubs" "$FERRY" export "$ROOTFS" -o x.sqfs
+	[ "$status" -ne 0 ]
+	[ "${#lines[@]}" -eq 1 ] || die "expected one line: $output"
+	[[ $output == *"libsquashfs.so.1"* && $output == *"apt-get install libsquashfs1"* ]] || die "$output"
+	[ ! -e x.sqfs ]
+	mkdir run && touch run/batch.db
+	run env LD_LIBRARY_PATH="$stubs" "$FERRY" batch status run
+	[ "$status" -ne 0 ]
+	[ "${#lines[@]}" -eq 1 ] || die "expected one line: $output"
+	[[ $output == *"libsqlite3.so.0"* && $output == *"apt-get install libsqlite3-0"* ]] || die "$output"
 }
