@@ -67,8 +67,10 @@ int export_format_from_path(const char *out, enum export_format *f, struct ferr 
 }
 
 /* The config's "created" (RFC 3339, UTC or with an offset) as seconds;
- * SOURCE_DATE_EPOCH when there is none; else 0. */
-static int64_t config_created(json_t *cfg)
+ * SOURCE_DATE_EPOCH when there is none (or it is before 1970); else 0 for
+ * an image, -1 for a plain directory (its mtimes are then taken as they
+ * are: an image's tree has directories written at extraction time). */
+static int64_t config_created(json_t *cfg, bool image)
 {
 	const char *c = json_get_str(cfg, "created");
 	if (c) {
@@ -83,7 +85,7 @@ static int64_t config_created(json_t *cfg)
 				long sh = strtol(rest + 1, &end, 10), sm = *end == ':' ? strtol(end + 1, NULL, 10) : 0;
 				t -= (*rest == '+' ? 1 : -1) * (int64_t)(sh * 3600 + sm * 60);
 			}
-			if (t > 0)
+			if (t >= 0)
 				return t;
 		}
 	}
@@ -91,10 +93,10 @@ static int64_t config_created(json_t *cfg)
 	if (e && *e) {
 		char *end;
 		long long v = strtoll(e, &end, 10);
-		if (!*end && v > 0)
+		if (!*end && v >= 0)
 			return v;
 	}
-	return 0;
+	return image ? 0 : -1;
 }
 
 /* ---- the output file ------------------------------------------------------ */
@@ -286,8 +288,8 @@ static int write_squash(int fd, const char *rootfs, const char *config, size_t c
 		long c2 = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = c2 > 0 ? (unsigned)c2 : 1;
 	}
-	uint32_t mtime = created > 0 && created <= UINT32_MAX ? (uint32_t)created : 0;
-	int rc = sqfs_write_tree(fd, sif ? SIF_PART_START : 0, rootfs, x, n, mtime, o->compress, threads, size, err);
+	/* each entry keeps its own mtime, at most created (-1: none) */
+	int rc = sqfs_write_tree(fd, sif ? SIF_PART_START : 0, rootfs, x, n, created, o->compress, threads, size, err);
 	sdot_free(&d);
 	return rc;
 }
@@ -333,6 +335,8 @@ static int write_sif(int fd, const char *rootfs, const char *config, size_t conf
 	struct image_platform p;
 	image_platform_host(&p);
 	snprintf(host, sizeof host, "%s", sif_arch_code(c->arch ? c->arch : p.arch));
+	if (created < 0)
+		created = 0; /* a plain directory */
 	struct sif_out_object part = { .type = SIF_DATA_PARTITION, .id = 1, .group = 1, .offset = SIF_PART_START,
 		.size = size, .size_padded = size + (SIF_PART_START - SIF_DATA_START), .created = created,
 		.fstype = SIF_FS_SQUASHFS, .parttype = SIF_PART_PRIMARY_SYSTEM, .arch = host };
@@ -388,7 +392,7 @@ static int write_archive(int fd, const char *dir, const char *rootfs, json_t *cf
 	}
 	struct blob layer = { 0 };
 	struct tarw *t = tarw_new(lfd, created);
-	int rc = tarw_tree(t, rootfs, err);
+	int rc = tarw_tree(t, rootfs, created, err);
 	if (rc == 0)
 		rc = tarw_finish(t, layer.digest, &layer.size, err);
 	tarw_free(t);
@@ -497,7 +501,7 @@ int image_export(const char *rootfs, const char *config, size_t config_len, cons
 	struct image_config c = { 0 };
 	if (image_config_parse(cfg_text, strlen(cfg_text), &c, err) < 0)
 		return ferr_wrap(err, "image config");
-	int64_t created = config_created(cfg);
+	int64_t created = config_created(cfg, config != NULL);
 
 	struct outf f;
 	int rc = outf_open(&f, out, err);
@@ -512,7 +516,7 @@ int image_export(const char *rootfs, const char *config, size_t config_len, cons
 			break;
 		case EXPORT_TAR: {
 			struct tarw *t = tarw_new(f.fd, created);
-			rc = tarw_tree(t, rootfs, err);
+			rc = tarw_tree(t, rootfs, created, err);
 			if (rc == 0)
 				rc = tarw_finish(t, NULL, NULL, err);
 			tarw_free(t);

@@ -31,6 +31,9 @@ int sif_write_header(int fd, const char *arch, const unsigned char uuid[16], int
 
 /* Write the tree at rootfs as a squashfs into fd at offset (a SIF puts it
  * after its header), plus extra files (path -> bytes) added to the tree.
+ * created (seconds, or -1 for none): the superblock's mkfs time and the
+ * extra files' mtime (0 when none), and the bound of every entry's own
+ * mtime (none: the tree's as they are).
  * *size is the squashfs's length (bytes_used, padded to 4 KiB). */
 struct sqfs_extra {
 	const char *path; /* absolute, e.g. "/.ferry/config.json" */
@@ -39,7 +42,7 @@ struct sqfs_extra {
 	unsigned mode; /* 0755 for scripts, 0644 for data */
 };
 int sqfs_write_tree(int fd, uint64_t offset, const char *rootfs, const struct sqfs_extra *extra, size_t n_extra,
-	uint32_t mtime, enum export_compress comp, unsigned threads, uint64_t *size, struct ferr *err);
+	int64_t created, enum export_compress comp, unsigned threads, uint64_t *size, struct ferr *err);
 
 /* Minimal tar writer (tarw.c): pax records for long names and big sizes,
  * everything 0:0, a fixed mtime. The writer hashes what it writes. */
@@ -54,13 +57,16 @@ int tarw_device(struct tarw *t, const char *path, char type, unsigned mode, unsi
 int tarw_file(struct tarw *t, const char *path, unsigned mode, uint64_t size, struct ferr *err);
 int tarw_data(struct tarw *t, const void *buf, size_t len, struct ferr *err);
 int tarw_end_file(struct tarw *t, struct ferr *err);
+/* The mtime of the members that follow (import: each entry's own). */
+void tarw_set_mtime(struct tarw *t, int64_t mtime);
 /* A whole file from memory. */
 int tarw_bytes(struct tarw *t, const char *path, unsigned mode, const void *buf, size_t len, struct ferr *err);
 /* The end-of-archive blocks; digest ("sha256:...", 72 bytes) and size written (may be NULL). */
 int tarw_finish(struct tarw *t, char *digest, uint64_t *size, struct ferr *err);
 void tarw_free(struct tarw *t);
-/* A tree as tar members (sorted, no hardlinks, devices kept), under prefix "" or "dir/". */
-int tarw_tree(struct tarw *t, const char *rootfs, struct ferr *err);
+/* A tree as tar members (sorted, no hardlinks, devices kept), each with
+ * its own mtime, at most clamp (seconds; -1: no bound). */
+int tarw_tree(struct tarw *t, const char *rootfs, int64_t clamp, struct ferr *err);
 
 /* The squashfs superblock fields sfile.c checks (little-endian on disk). */
 #define SQFS_SB_SIZE 96

@@ -252,6 +252,7 @@ static int emit(struct walk *w, const sqfs_tree_node_t *node, struct ferr *err)
 	sqfs_free(p);
 	const sqfs_inode_generic_t *n = node->inode;
 	unsigned mode = n->base.mode & 07777;
+	tarw_set_mtime(w->t, (int64_t)n->base.mod_time); /* the tree's own (a .pyc records its .py's) */
 	int rc = 0;
 	const char *first = NULL;
 	if (n->base.type != SQFS_INODE_DIR && n->base.type != SQFS_INODE_EXT_DIR && nlink_of(n) > 1) {

@@ -10,8 +10,12 @@
  *   3. number the inodes (children before their directory, the root last,
  *      as mksquashfs does), write the inode and directory tables, then
  *      the fragment and id tables, and finally the superblock.
- * Every inode is owned by 0:0 and carries one mtime: the output is a
- * function of the tree's names, modes and contents alone. Hard links are
+ * Every inode is owned by 0:0 and keeps its own mtime from the tree,
+ * clamped to the image's `created` when newer (SOURCE_DATE_EPOCH's rule:
+ * directories and symlinks, which the store writes at extraction time,
+ * get `created`; files keep the layers' times, that Python's .pyc record);
+ * the output is a function of the tree's names, modes, times and contents
+ * alone. Hard links are
  * not kept (the store's trees share inodes across images through files/;
  * what counts is content, which the block writer deduplicates anyway). */
 #include <errno.h>
@@ -45,6 +49,7 @@ struct node {
 	const struct sqfs_extra *extra; /* data from memory instead of the tree */
 	struct node *kids, *next; /* children, sorted by name; the next sibling */
 	struct node *last;        /* the last child (the scan adds in order) */
+	uint32_t mtime;
 	uint32_t ino;
 	sqfs_u64 ref;
 	sqfs_inode_generic_t *inode; /* regular files: the block processor's */
@@ -83,7 +88,16 @@ static struct node *node_add(struct node *dir, const char *name)
 	return n;
 }
 
-static int scan(int dfd, struct node *dir, struct ferr *err)
+/* An mtime as squashfs stores it: clamped to clamp (when >= 0), then to
+ * what 32 unsigned bits hold. */
+static uint32_t clamp_time(int64_t t, int64_t clamp)
+{
+	if (clamp >= 0 && t > clamp)
+		t = clamp;
+	return t < 0 ? 0 : t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+static int scan(int dfd, struct node *dir, int64_t clamp, struct ferr *err)
 {
 	_cleanup_strv_ char **names = tree_sorted_names(dfd, err);
 	if (!names)
@@ -96,6 +110,7 @@ static int scan(int dfd, struct node *dir, struct ferr *err)
 			continue;
 		struct node *n = node_add(dir, *nm);
 		n->mode = st.st_mode & (S_IFMT | 07777);
+		n->mtime = clamp_time((int64_t)st.st_mtim.tv_sec, clamp);
 		if (S_ISREG(st.st_mode)) {
 			n->size = (uint64_t)st.st_size;
 		} else if (S_ISLNK(st.st_mode)) {
@@ -110,7 +125,7 @@ static int scan(int dfd, struct node *dir, struct ferr *err)
 			_cleanup_close_ int sub = openat(dfd, *nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0)
 				return ferr_set(err, errno, "open %s", n->path);
-			if (scan(sub, n, err) < 0)
+			if (scan(sub, n, clamp, err) < 0)
 				return -1;
 		}
 	}
@@ -118,8 +133,8 @@ static int scan(int dfd, struct node *dir, struct ferr *err)
 }
 
 /* Put an extra file at its path, creating directories 0755 and replacing
- * whatever the tree had there. */
-static int add_extra(struct node *root, const struct sqfs_extra *x, struct ferr *err)
+ * whatever the tree had there; what it adds has mtime. */
+static int add_extra(struct node *root, const struct sqfs_extra *x, uint32_t mtime, struct ferr *err)
 {
 	_cleanup_free_ char *p = xstrdup(x->path);
 	struct node *dir = root;
@@ -131,12 +146,17 @@ static int add_extra(struct node *root, const struct sqfs_extra *x, struct ferr 
 		for (struct node *k = dir->kids; k && !found; k = k->next)
 			if (!strcmp(k->name, part))
 				found = k;
-		if (!found)
+		if (!found) {
 			found = node_add(dir, part);
+			found->mtime = mtime;
+		}
 		if (next) {
-			if (!S_ISDIR(found->mode))
+			if (!S_ISDIR(found->mode)) {
 				found->mode = S_IFDIR | 0755; /* a file or link there: it has no children */
+				found->mtime = mtime;
+			}
 		} else {
+			found->mtime = mtime;
 			if (S_ISDIR(found->mode) && found->kids)
 				return ferr_set(err, 0, "%s: a directory in the image", x->path);
 			found->mode = S_IFREG | (x->mode & 07777);
@@ -221,7 +241,7 @@ struct writer {
 	sqfs_meta_writer_t *im, *dm;
 	sqfs_dir_writer_t *dw;
 	int rootfd;
-	uint32_t mtime;
+	uint32_t mkfs_time;
 	sqfs_u16 id0;
 	uint32_t next_ino;
 	bool finished; /* the block processor's finish() ran */
@@ -309,7 +329,7 @@ static int put_inode(struct writer *w, struct node *n, sqfs_inode_generic_t *ino
 	}
 	ino->base.uid_idx = w->id0;
 	ino->base.gid_idx = w->id0;
-	ino->base.mod_time = w->mtime;
+	ino->base.mod_time = n->mtime;
 	ino->base.inode_number = n->ino;
 	sqfs_u64 block;
 	sqfs_u32 off;
@@ -420,7 +440,7 @@ static int write_fs(struct writer *w, struct node *root, enum export_compress co
 	sqfs_compressor_config_init(&cfg, id, BLOCK_SIZE, SQFS_COMP_FLAG_UNCOMPRESS);
 	if (sqfs_compressor_create(&cfg, &w->uncmp))
 		return ferr_set(err, ENOMEM, "write squashfs: decompressor");
-	if ((e = sqfs_super_init(&w->super, BLOCK_SIZE, w->mtime, id)))
+	if ((e = sqfs_super_init(&w->super, BLOCK_SIZE, w->mkfs_time, id)))
 		return fail(err, e, "superblock");
 	w->super.flags |= SQFS_FLAG_NO_XATTRS;
 	if ((e = sqfs_super_write(&w->super, &w->out.file)))
@@ -485,11 +505,11 @@ static int write_fs(struct writer *w, struct node *root, enum export_compress co
 }
 
 int sqfs_write_tree(int fd, uint64_t offset, const char *rootfs, const struct sqfs_extra *extra, size_t n_extra,
-	uint32_t mtime, enum export_compress comp, unsigned threads, uint64_t *size, struct ferr *err)
+	int64_t created, enum export_compress comp, unsigned threads, uint64_t *size, struct ferr *err)
 {
 	if (sqfslib_load(err) < 0)
 		return -1;
-	struct writer w = { .rootfd = -1, .mtime = mtime };
+	struct writer w = { .rootfd = -1, .mkfs_time = clamp_time(created < 0 ? 0 : created, -1) };
 	w.out = (struct outfile){ .fd = fd, .off = offset };
 	w.out.file.base.destroy = out_destroy;
 	w.out.file.read_at = out_read_at;
@@ -507,10 +527,11 @@ int sqfs_write_tree(int fd, uint64_t offset, const char *rootfs, const struct sq
 		goto out;
 	}
 	root->mode = S_IFDIR | (st.st_mode & 07777);
-	if (scan(w.rootfd, root, err) < 0)
+	root->mtime = clamp_time((int64_t)st.st_mtim.tv_sec, created);
+	if (scan(w.rootfd, root, created, err) < 0)
 		goto out;
 	for (size_t i = 0; i < n_extra; i++)
-		if (add_extra(root, &extra[i], err) < 0)
+		if (add_extra(root, &extra[i], w.mkfs_time, err) < 0)
 			goto out;
 	rc = write_fs(&w, root, comp, threads ? threads : 1, size, err);
 out:

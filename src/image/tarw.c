@@ -2,7 +2,8 @@
  * the layers of oci-archive/docker-archive) and `ferry import` (a
  * squashfs tree turned into a layer for layer_extract). POSIX ustar
  * headers, with a pax record ahead of a member whose name, link target or
- * size does not fit. Owner 0:0, one fixed mtime, names in sorted order:
+ * size does not fit. Owner 0:0, one fixed mtime (a tree: each member's
+ * own, at most a bound; import: the squashfs's), names in sorted order:
  * the same tree gives the same bytes. */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,11 @@ struct tarw *tarw_new(int fd, int64_t mtime)
 	sha256_init(&t->h);
 	t->hashing = true;
 	return t;
+}
+
+void tarw_set_mtime(struct tarw *t, int64_t mtime)
+{
+	t->mtime = mtime < 0 ? 0 : mtime;
 }
 
 void tarw_free(struct tarw *t)
@@ -272,7 +278,8 @@ char **tree_sorted_names(int dfd, struct ferr *err)
 	return v;
 }
 
-static int tree_walk(struct tarw *t, int dfd, const char *prefix, unsigned char *buf, struct ferr *err)
+static int tree_walk(struct tarw *t, int dfd, const char *prefix, int64_t clamp, unsigned char *buf,
+	struct ferr *err)
 {
 	_cleanup_strv_ char **names = tree_sorted_names(dfd, err);
 	if (!names)
@@ -283,6 +290,12 @@ static int tree_walk(struct tarw *t, int dfd, const char *prefix, unsigned char 
 		if (fstatat(dfd, *nm, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return ferr_set(err, errno, "stat /%s", path);
 		unsigned mode = st.st_mode & 07777;
+		/* the member's own mtime, bounded as the squashfs writer does
+		 * (an import of ferry's squashfs gives this very layer) */
+		int64_t mt = (int64_t)st.st_mtim.tv_sec;
+		if (clamp >= 0 && mt > clamp)
+			mt = clamp;
+		tarw_set_mtime(t, mt > UINT32_MAX ? UINT32_MAX : mt);
 		if (S_ISDIR(st.st_mode)) {
 			_cleanup_close_ int sub = openat(dfd, *nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0)
@@ -290,7 +303,7 @@ static int tree_walk(struct tarw *t, int dfd, const char *prefix, unsigned char 
 			if (tarw_dir(t, path, mode, err) < 0)
 				return -1;
 			_cleanup_free_ char *sp = xasprintf("%s/", path);
-			if (tree_walk(t, sub, sp, buf, err) < 0)
+			if (tree_walk(t, sub, sp, clamp, buf, err) < 0)
 				return -1;
 		} else if (S_ISREG(st.st_mode)) {
 			_cleanup_close_ int fd = openat(dfd, *nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -332,11 +345,14 @@ static int tree_walk(struct tarw *t, int dfd, const char *prefix, unsigned char 
 	return 0;
 }
 
-int tarw_tree(struct tarw *t, const char *rootfs, struct ferr *err)
+int tarw_tree(struct tarw *t, const char *rootfs, int64_t clamp, struct ferr *err)
 {
 	_cleanup_close_ int fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return ferr_set(err, errno, "open %s", rootfs);
 	_cleanup_free_ unsigned char *buf = xmalloc(TBUF);
-	return tree_walk(t, fd, "", buf, err);
+	int64_t fixed = t->mtime;
+	int rc = tree_walk(t, fd, "", clamp, buf, err);
+	t->mtime = fixed;
+	return rc;
 }

@@ -54,6 +54,81 @@ setup() {
 		"$(date -u -d "$created" +%s)" ]
 }
 
+# MTIME NAME of each entry of a squashfs (the root aside), as libsquashfs reads it
+sqfs_mtimes() { # FILE
+	sqfs2tar "$1" | python3 -c 'import sys, tarfile
+for m in tarfile.open(fileobj=sys.stdin.buffer, mode="r|"):
+    print(m.mtime, m.name)'
+}
+
+@test "export: each entry keeps its mtime from the tree, at most the image's created (a plain directory: as they are)" {
+	command -v sqfs2tar >/dev/null || skip "sqfs2tar (squashfs-tools-ng) is not installed"
+	mkdir -p plain/sub && echo hi >plain/sub/f && ln -s f plain/sub/l
+	touch -d @1000000000 plain/sub/f && touch -h -d @1000000001 plain/sub/l && touch -d @1000000002 plain/sub
+	env -u SOURCE_DATE_EPOCH "$FERRY" export ./plain -o p.sqfs
+	sqfs_mtimes p.sqfs | grep -v ' .ferry' >got
+	printf '%s\n' '1000000002 sub' '1000000000 sub/f' '1000000001 sub/l' >want
+	diff want got || die "a plain directory's mtimes are not kept"
+	# and so does a tar (the layer of an oci-archive: the same rule)
+	env -u SOURCE_DATE_EPOCH "$FERRY" export ./plain -o p.tar
+	python3 -c 'import sys, tarfile
+for m in tarfile.open(sys.argv[1]):
+    print(m.mtime, m.name)' p.tar >got
+	diff want got || die "a tar export's mtimes are not kept"
+	[ "$(unsquashfs -s p.sqfs | sed -n 's/^Creation or last append time //p' | xargs -I{} date -u -d {} +%s)" = 0 ]
+	# SOURCE_DATE_EPOCH bounds them, as an image's created does
+	SOURCE_DATE_EPOCH=1000000001 "$FERRY" export ./plain -o e.sqfs
+	sqfs_mtimes e.sqfs | grep -v ' .ferry' >got
+	printf '%s\n' '1000000001 sub' '1000000000 sub/f' '1000000001 sub/l' >want
+	diff want got || die "SOURCE_DATE_EPOCH does not bound the mtimes"
+	# an image: what is older than created is kept, what is newer becomes created
+	pull_busybox
+	cp -a "$(dirname "$(stored_rootfs "$BB")")" rec
+	created=$(date -u -d "$(jq -r .created rec/config.json)" +%s)
+	touch -d @$((created - 86400)) rec/rootfs/bin/busybox
+	echo "$BATS_TEST_TMPDIR" >rec/rootfs/own && touch -d @$((created - 3600)) rec/rootfs/own
+	touch -d @$((created + 86400)) rec/rootfs/bin
+	"$FERRY" export ./rec -o r.sqfs
+	sqfs_mtimes r.sqfs >got
+	grep -qx "$((created - 86400)) bin/busybox" got || die "bin/busybox: $(grep ' bin/busybox$' got)"
+	grep -qx "$created bin" got || die "bin: $(grep ' bin$' got)"
+	grep -qx "$created .ferry/config.json" got || die "the config: $(grep ' .ferry/config.json$' got)"
+	[ -z "$(awk -v c="$created" '$1 > c' got)" ] || die "newer than created: $(awk -v c="$created" '$1 > c' got)"
+	[ "$(unsquashfs -s r.sqfs | sed -n 's/^Creation or last append time //p' | xargs -I{} date -u -d {} +%s)" = "$created" ]
+	grep -qx "$((created - 3600)) own" got || die "own: $(grep ' own$' got)"
+	# and an import keeps them (the store sets regular files' mtimes; a
+	# file whose content the store has already keeps the stored copy's)
+	"$FERRY" import -q --name mt r.sqfs >/dev/null
+	[ "$(stat -c %Y "$(stored_rootfs mt)/own")" = "$((created - 3600))" ]
+}
+
+@test "export: python's .pyc stay valid in the Debian image run in place (the .py files keep their mtimes)" {
+	[ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ] || skip "/dev/fuse is missing or not usable (tests/cli/exec-file.setup-root)"
+	D="oci:$FERRY_TEST_IMAGES/debian:latest"
+	"$FERRY" pull -q "$D" >/dev/null 2>&1
+	"$FERRY" export "$D" -o deb.sqfs
+	root=$(stored_rootfs "$D")
+	mkdir scratch && cd scratch
+	# mtimes inside, through the mount, equal the stored tree's
+	run "$FERRY" exec ../deb.sqfs python3 -c 'import enum, argparse, importlib.util, os
+for m in (enum, argparse):
+    for p in (m.__file__, importlib.util.cache_from_source(m.__file__)):
+        print(int(os.stat(p).st_mtime), p)'
+	[ "$status" -eq 0 ] || die "$output"
+	[ "${#lines[@]}" -eq 4 ] || die "$output"
+	for l in "${lines[@]}"; do
+		[ "$(stat -c %Y "$root${l#* }")" = "${l%% *}" ] || die "${l#* }: ${l%% *} inside, $(stat -c %Y "$root${l#* }") in the tree"
+	done
+	# and python takes its modules from their .pyc: none is stale
+	run "$FERRY" exec ../deb.sqfs python3 -v -c 'import enum, argparse'
+	[ "$status" -eq 0 ] || die "$output"
+	if grep 'bytecode is stale' <<<"$output"; then
+		die "stale .pyc in the exported image"
+	fi
+	grep -q "code object from '\?/usr/lib/python3[^ ]*/__pycache__/argparse\.cpython-[0-9]*\.pyc" <<<"$output" ||
+		die "argparse not loaded from its .pyc: $(grep argparse <<<"$output")"
+}
+
 @test "export: --compress gzip, xz and lz4 give readable squashfs files" {
 	pull_busybox
 	for c in gzip xz lz4; do
