@@ -57,5 +57,8 @@ extern const struct cli_command cmd_run, cmd_exec, cmd_shell, cmd_check;
 extern const struct cli_command cmd_app;
 extern const struct cli_command cmd_wrap, cmd_catalog;
 extern const struct cli_command cmd_deploy;
+/* ferry as apptainer/singularity (cmd_apptainer.c, doc/apptainer.md). */
+extern const struct cli_command cmd_apptainer;
+int cli_apptainer_main(int argc, char **argv);
 /* A shim (ferry run under another name, cmd_wrap.c). */
 int cli_shim_main(int argc, char **argv);

@@ -15,7 +15,10 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -70,9 +73,26 @@ static int verify_not_setuid(struct ferr *err)
 	return 0;
 }
 
+/* --network none: the new network namespace (owned by the user namespace
+ * created with it, so no privilege is needed) has only a loopback
+ * interface, down; bring it up, as Apptainer's --network none does, so
+ * that tools talking to themselves on 127.0.0.1 still work. */
+static int loopback_up(struct ferr *err)
+{
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return ferr_set(err, errno, "--network none: read the loopback interface's flags");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return ferr_set(err, errno, "--network none: bring the loopback interface up");
+	return 0;
+}
+
 static int enter_namespaces(struct ctx *c, struct ferr *err)
 {
-	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | (c->spec->no_network ? CLONE_NEWNET : 0)) < 0) {
 		int e = errno;
 		ferr_setc(err, FERR_PERM, e, "cannot create a user namespace");
 		return ferr_hint(err, "run 'ferry check' to see why and how to enable it");
@@ -88,7 +108,9 @@ static int enter_namespaces(struct ctx *c, struct ferr *err)
 	if (write_file("/proc/self/setgroups", "deny", err) < 0)
 		return -1;
 	snprintf(map, sizeof map, "%u %u 1\n", in_gid, c->gid);
-	return write_file("/proc/self/gid_map", map, err);
+	if (write_file("/proc/self/gid_map", map, err) < 0)
+		return -1;
+	return c->spec->no_network ? loopback_up(err) : 0;
 }
 
 /* Directories whose host copy must not replace the image's: the current
