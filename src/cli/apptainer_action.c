@@ -213,8 +213,8 @@ int apptainer_action_main(const char *cmd, int argc, char **argv)
 			 * equivalent. */
 			struct stat sb;
 			if (strchr(p.val, ':') || stat(p.val, &sb) < 0 || !S_ISDIR(sb.st_mode))
-				rc = apptainer_fatal("--overlay %s: only a writable directory is supported by ferry's "
-						     "apptainer compatibility (overlay image files and :ro are not)",
+				rc = apptainer_fatal("--overlay %s: overlay image files and :ro are not supported by "
+						     "ferry's apptainer compatibility (give a writable directory)",
 						     p.val);
 			else
 				push2(&x, "--scratch", p.val);
