@@ -190,6 +190,8 @@ static int inspect_main(int argc, char **argv)
 	bool json = want_json(argc, argv, &first) || cli_json;
 	if (first != argc - 1)
 		return cli_usage_error("inspect", "expected one image reference");
+	if (cli_inspect_is_file(argv[first]))
+		return cli_inspect_file(argv[first], json);
 	struct ferr err = FERR_INIT;
 	struct store *st;
 	if (store_open(&st, &err) < 0)
@@ -427,9 +429,12 @@ const struct cli_command cmd_images = {
 const struct cli_command cmd_inspect = {
 	"inspect", "show an image's manifest and config",
 	"Usage: ferry inspect [--json] REF\n"
+	"       ferry inspect [--json] FILE\n"
 	"\n"
 	"Show a stored image: digest, rootfs, entrypoint, cmd, env, working dir,\n"
-	"labels and layers. --json prints the manifest and config documents.\n",
+	"labels and layers. --json prints the manifest and config documents.\n"
+	"A FILE (squashfs, SIF, .simg): its SIF objects or squashfs superblock,\n"
+	"embedded config and creation time; signatures are not verified.\n",
 	inspect_main,
 };
 

@@ -215,3 +215,128 @@ int sfile_probe(int fd, const char *name, struct sfile *out, struct ferr *err);
  * says whether one was found. */
 int sfile_config(int fd, const char *name, const struct sfile *sf, struct image_config *cfg, bool *have,
 	struct ferr *err);
+
+/* ---- SIF (image/sif.c) ----------------------------------------------------
+ * The Singularity Image Format: a 128-byte global header, a table of
+ * fixed-size object descriptors, then the objects (doc/export.md). One
+ * parser serves sfile_probe, `ferry inspect FILE` and the fuzz target. */
+
+#define SIF_NAME_LEN 128
+
+struct sif_object {
+	int32_t type;     /* SIF_DATA_* */
+	uint32_t id;
+	uint32_t group;   /* group number, the 0xf0000000 flag removed; 0: none */
+	uint32_t link;
+	uint64_t offset, size;
+	int64_t created;
+	char name[SIF_NAME_LEN + 1];
+	/* partitions only */
+	int32_t fstype;   /* SIF_FS_* */
+	int32_t parttype; /* SIF_PART_* */
+	char arch[3];     /* "02" ... (NUL-terminated) */
+};
+
+enum {
+	SIF_DATA_DEFFILE = 0x4001,
+	SIF_DATA_ENVVAR,
+	SIF_DATA_LABELS,
+	SIF_DATA_PARTITION,
+	SIF_DATA_SIGNATURE,
+	SIF_DATA_GENERIC_JSON,
+	SIF_DATA_GENERIC,
+	SIF_DATA_CRYPTO_MESSAGE,
+	SIF_DATA_SBOM,
+	SIF_DATA_OCI_ROOT_INDEX,
+	SIF_DATA_OCI_BLOB,
+};
+enum { SIF_FS_SQUASHFS = 1, SIF_FS_EXT3, SIF_FS_IMMUTABLE, SIF_FS_RAW, SIF_FS_ENCRYPTED_SQUASHFS };
+enum { SIF_PART_SYSTEM = 1, SIF_PART_PRIMARY_SYSTEM, SIF_PART_DATA, SIF_PART_OVERLAY };
+
+struct sif_info {
+	char arch[3];
+	char uuid[37];
+	int64_t created, modified;
+	uint64_t descriptors_total;
+	struct sif_object *objects; /* the used descriptors, in table order */
+	size_t n_objects;
+	int primary; /* index in objects of the primary system partition, or -1 */
+};
+
+/* Does buf (the file's first bytes) start with a SIF header? */
+bool sif_is_sif(const unsigned char *buf, size_t len);
+/* Parse a whole SIF header and descriptor table from memory: buf holds the
+ * file's first len bytes, file_size is the file's size (objects must lie
+ * inside it). Every offset and size is checked; one line on error. */
+int sif_parse(const unsigned char *buf, size_t len, uint64_t file_size, struct sif_info *out, struct ferr *err);
+/* The same, reading the file open at fd. */
+int sif_read(int fd, const char *name, struct sif_info *out, struct ferr *err);
+void sif_info_free(struct sif_info *s);
+/* "squashfs", "ext3", "System", "Partition" ... for messages and inspect. */
+const char *sif_type_name(int32_t type);
+const char *sif_fstype_name(int32_t fstype);
+const char *sif_parttype_name(int32_t parttype);
+/* SIF's arch code ("02") for an OCI architecture ("amd64"), "00" if unknown. */
+const char *sif_arch_code(const char *oci_arch);
+
+/* ---- writing images to files (image/export.c, image/sqfs_write.c) --------
+ * The writer behind `ferry export`: a root file system tree plus its OCI
+ * image config to one file. Reproducible: the same tree and config give
+ * the same bytes (everything owned by 0:0, every time stamp the config's
+ * `created`, or SOURCE_DATE_EPOCH, or 0). The file is written under a
+ * temporary name next to OUT and renamed at the end. */
+
+enum export_format {
+	EXPORT_AUTO = 0, /* from OUT's extension */
+	EXPORT_SQFS,     /* .sqfs .squashfs */
+	EXPORT_SIF,      /* .sif .simg */
+	EXPORT_OCI_ARCHIVE,
+	EXPORT_DOCKER_ARCHIVE,
+	EXPORT_TAR, /* a flat root file system tarball (.tar) */
+};
+
+enum export_compress { EXPORT_ZSTD = 0, EXPORT_GZIP, EXPORT_XZ, EXPORT_LZ4 };
+
+struct export_opts {
+	enum export_format format;
+	enum export_compress compress; /* squashfs and SIF */
+	unsigned threads;              /* compression threads; 0: every online CPU */
+	const char *name;              /* "registry/repo:tag" recorded in the archives; may be NULL */
+};
+
+/* "sqfs", "sif", "oci-archive", "docker-archive", "tar". */
+int export_format_parse(const char *s, enum export_format *f, struct ferr *err);
+/* "zstd", "gzip", "xz", "lz4". */
+int export_compress_parse(const char *s, enum export_compress *c, struct ferr *err);
+/* The format OUT's extension names; fails with a hint to use --format. */
+int export_format_from_path(const char *out, enum export_format *f, struct ferr *err);
+const char *export_format_name(enum export_format f);
+
+/* Write the tree at rootfs (and config, an OCI image config JSON of
+ * config_len bytes; NULL for a plain tree) to out. */
+int image_export(const char *rootfs, const char *config, size_t config_len, const char *out,
+	const struct export_opts *o, struct ferr *err);
+
+/* Where `ferry export` puts the image config inside the squashfs. Other
+ * runtimes ignore it (Apptainer reads /.singularity.d/, Charliecloud
+ * /ch/); `ferry import` leaves the directory out of the tree. */
+#define SFILE_CONFIG_DIR ".ferry"
+#define SFILE_CONFIG_PATH "/.ferry/config.json"
+
+/* ---- reading squashfs trees (image/sqfs_read.c) ----------------------------
+ * The squashfs of sf in the file open at fd, as a tar stream written to
+ * outfd (a layer for layer_extract: one rule set for every tree ferry
+ * unpacks). Members are written as stored, devices included: the
+ * extraction rules decide. SFILE_CONFIG_DIR is left out. */
+int sfile_to_tar(int fd, const char *name, const struct sfile *sf, int outfd, struct ferr *err);
+/* Read the file at path inside the squashfs into memory (at most max bytes). */
+int sfile_read_file(int fd, const char *name, const struct sfile *sf, const char *path, size_t max, char **data,
+	size_t *len, struct ferr *err);
+
+/* The squashfs superblock, for `ferry inspect FILE`. */
+struct sfile_super {
+	uint32_t inodes, block_size, mkfs_time;
+	uint64_t bytes_used;
+	const char *compression; /* "zstd", "gzip" ... */
+};
+int sfile_super(int fd, const char *name, const struct sfile *sf, struct sfile_super *out, struct ferr *err);

@@ -91,3 +91,20 @@ int store_deploy_platform(struct store *st, const char *ref, const struct pull_o
 /* Remove images without a name for keep_days or more, then contents and
  * blobs nothing uses. */
 int store_deploy_gc(struct store *st, unsigned keep_days, uint64_t *freed, struct ferr *err);
+
+/* ---- single-file images (export.c, doc/export.md) ------------------------ */
+
+/* Export IMAGE to the file out (image_export): IMAGE is what `ferry exec`
+ * takes: a path to a directory (a tree, a tree with rootfs/ and
+ * config.json beside it, or an OCI image layout), or a reference stored
+ * in the store, pulled first unless no_pull. po (may be NULL) are the
+ * options of that pull. */
+int store_export(struct store *st, const char *image, bool no_pull, const struct pull_opts *po, const char *out,
+	const struct export_opts *o, struct ferr *err);
+
+/* Unpack a single-file image (squashfs, SIF, .simg: sfile_probe) into the
+ * store as a tree, with the rules of layer extraction, and name it name
+ * (a reference; NULL: localhost/<file name without extension>:latest).
+ * *digest_out (may be NULL) is the new image's manifest digest. */
+int store_import(struct store *st, const char *file, const char *name, const struct pull_opts *po,
+	char **digest_out, struct ferr *err);
