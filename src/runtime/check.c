@@ -19,6 +19,7 @@
 #include "base/path.h"
 #include "base/str.h"
 #include "runtime/runtime.h"
+#include "runtime/squash.h"
 
 /* Run fn in a child; returns 0 or the errno it exited with. */
 static int in_child(int (*fn)(void *), void *arg)
@@ -87,6 +88,33 @@ static int overlay_probe(void *arg)
 	if (mount("overlay", m, "overlay", 0, opts) < 0)
 		return errno;
 	return 0;
+}
+
+#define FUSE_MOUNT_FAILED 128
+
+/* In a child: a user namespace, /dev/fuse, a FUSE mount (no server: the
+ * kernel only queues its first request), gone with the child. */
+static int fuse_probe(void *arg)
+{
+	const char *dir = arg;
+	int e = userns_probe(NULL);
+	if (e)
+		return e;
+	const char *dev = getenv("FERRY_TEST_FUSE_DEV");
+	int fd = open(dev && dev[0] ? dev : "/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	char opts[96];
+	snprintf(opts, sizeof opts, "fd=%d,rootmode=40000,user_id=%u,group_id=%u", fd, getuid(), getgid());
+	if (mount("ferry-check", dir, "fuse.squashfuse", MS_NOSUID | MS_NODEV | MS_RDONLY, opts) < 0)
+		return FUSE_MOUNT_FAILED + (errno < 100 ? errno : 99);
+	umount2(dir, MNT_DETACH);
+	return 0;
+}
+
+static int lib_probe(void *arg)
+{
+	return squash_lib_load(arg) < 0 ? 1 : 0;
 }
 
 static long read_long(const char *path, long dflt)
@@ -170,16 +198,33 @@ size_t runtime_check_all(struct runtime_check *items, size_t max, const char *st
 	}
 
 	if (n < max) {
-		int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-		int e = fd < 0 ? errno : 0;
-		if (fd >= 0)
-			close(fd);
-		bool fm = access("/usr/bin/fusermount3", X_OK) == 0 || access("/bin/fusermount3", X_OK) == 0;
-		snprintf(d, sizeof d, e ? "/dev/fuse cannot be opened (%s)" : fm ? "/dev/fuse opens; fusermount3 found"
-										      : "/dev/fuse opens; no fusermount3",
-			 strerror(e));
-		set(&items[n++], "FUSE", false, !e && fm, d,
-		    "only needed to mount squashfs images without unpacking: install fuse3 (fusermount3) and load the fuse module");
+		/* What `ferry exec FILE.sqfs` does: /dev/fuse opened and a FUSE
+		 * file system mounted in a user namespace, and the library the
+		 * FUSE helper loads. */
+		const char *tmp = getenv("TMPDIR");
+		_cleanup_free_ char *dir = xasprintf("%s/ferry-check.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+		const char *dev = getenv("FERRY_TEST_FUSE_DEV");
+		dev = dev && dev[0] ? dev : "/dev/fuse";
+		int ferr_ = uerr ? uerr : mkdtemp(dir) ? in_child(fuse_probe, dir) : errno;
+		if (!uerr)
+			rmdir(dir);
+		struct sqlib_status ls = {0};
+		int lerr = ferr_ ? 0 : in_child(lib_probe, &ls);
+		const char *fix = "only needed to run .sqfs/.sif files in place: chmod 0666 /dev/fuse or load the fuse module; "
+				  "else 'ferry import FILE' unpacks a file into the store";
+		if (uerr)
+			snprintf(d, sizeof d, "no user namespace, so no FUSE mount in one (%s)", strerror(uerr));
+		else if (ferr_ && ferr_ < FUSE_MOUNT_FAILED)
+			snprintf(d, sizeof d, "%s cannot be opened in a user namespace (%s)", dev, strerror(ferr_));
+		else if (ferr_)
+			snprintf(d, sizeof d, "the kernel refuses a FUSE mount in a user namespace (%s; Linux >= 4.18 allows it)",
+				 strerror(ferr_ - FUSE_MOUNT_FAILED));
+		else if (lerr) {
+			snprintf(d, sizeof d, "FUSE mounts work, but " SQUASH_LIB " does not load");
+			fix = "install libsquashfuse0 and libfuse3-3 (Debian); or 'ferry import FILE' unpacks a file into the store";
+		} else
+			snprintf(d, sizeof d, "squashfs and SIF files mount through FUSE in a user namespace (%s opens; " SQUASH_LIB " loads)", dev);
+		set(&items[n++], "squashfs mounts", false, !ferr_ && !lerr, d, fix);
 	}
 
 	if (n < max) {

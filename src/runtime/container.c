@@ -38,6 +38,9 @@ extern char **environ;
 static void ctx_free(struct ctx *c)
 {
 	free(c->rootfs);
+	free(c->file);
+	if (c->sqsock >= 0)
+		close(c->sqsock);
 	free(c->newroot);
 	free(c->cwd);
 	free(c->home);
@@ -73,12 +76,14 @@ static int verify_not_setuid(struct ferr *err)
 	return 0;
 }
 
-/* --network none: the new network namespace (owned by the user namespace
- * created with it, so no privilege is needed) has only a loopback
- * interface, down; bring it up, as Apptainer's --network none does, so
+/* --network none: a new network namespace (owned by the container's user
+ * namespace, so no privilege is needed) has only a loopback interface,
+ * down; bring it up, as Apptainer's --network none does, so
  * that tools talking to themselves on 127.0.0.1 still work. */
-static int loopback_up(struct ferr *err)
+static int network_none(struct ferr *err)
 {
+	if (unshare(CLONE_NEWNET) < 0)
+		return ferr_set(err, errno, "--network none: create a network namespace");
 	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct ifreq ifr = {0};
 	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
@@ -90,9 +95,11 @@ static int loopback_up(struct ferr *err)
 	return 0;
 }
 
-static int enter_namespaces(struct ctx *c, struct ferr *err)
+/* unshare(CLONE_NEWUSER|CLONE_NEWNS), in_uid mapped to out_uid (an id of
+ * the parent namespace) and in_gid to out_gid. */
+int userns_enter(unsigned in_uid, unsigned out_uid, unsigned in_gid, unsigned out_gid, struct ferr *err)
 {
-	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | (c->spec->no_network ? CLONE_NEWNET : 0)) < 0) {
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
 		int e = errno;
 		ferr_setc(err, FERR_PERM, e, "cannot create a user namespace");
 		return ferr_hint(err, "run 'ferry check' to see why and how to enable it");
@@ -100,17 +107,26 @@ static int enter_namespaces(struct ctx *c, struct ferr *err)
 	/* One id each, mapped to itself (or to 0 with --fakeroot): no setuid
 	 * helper, and an unprivileged process may write exactly this map.
 	 * setgroups must be denied before gid_map can be written. */
-	unsigned in_uid = c->spec->fakeroot ? 0 : c->uid, in_gid = c->spec->fakeroot ? 0 : c->gid;
 	char map[64];
-	snprintf(map, sizeof map, "%u %u 1\n", in_uid, c->uid);
+	snprintf(map, sizeof map, "%u %u 1\n", in_uid, out_uid);
 	if (write_file("/proc/self/uid_map", map, err) < 0)
 		return -1;
 	if (write_file("/proc/self/setgroups", "deny", err) < 0)
 		return -1;
-	snprintf(map, sizeof map, "%u %u 1\n", in_gid, c->gid);
-	if (write_file("/proc/self/gid_map", map, err) < 0)
-		return -1;
-	return c->spec->no_network ? loopback_up(err) : 0;
+	snprintf(map, sizeof map, "%u %u 1\n", in_gid, out_gid);
+	return write_file("/proc/self/gid_map", map, err);
+}
+
+static int enter_namespaces(struct ctx *c, struct ferr *err)
+{
+	unsigned in_uid = c->spec->fakeroot ? 0 : c->uid, in_gid = c->spec->fakeroot ? 0 : c->gid;
+	/* A single-file image: its squashfs is mounted between two namespaces. */
+	int rc = c->file ? squash_enter(c, in_uid, in_gid, err) : userns_enter(in_uid, c->uid, in_gid, c->gid, err);
+	/* --network none: a network namespace of the container's user
+	 * namespace, made once the ids are mapped (no privilege needed). */
+	if (rc < 0 || !c->spec->no_network)
+		return rc;
+	return network_none(err);
 }
 
 /* Directories whose host copy must not replace the image's: the current
@@ -403,11 +419,17 @@ static int enter_and_exec(struct ctx *c, struct ferr *err)
 		return ferr_setc(err, errno == ENOENT ? FERR_NOTFOUND : FERR_GENERIC, errno, "image %s", s->rootfs);
 	if (!strcmp(c->rootfs, "/"))
 		return ferr_setc(err, FERR_USAGE, 0, "the host root cannot be an image");
-	c->imgfd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (c->imgfd < 0)
-		return ferr_set(err, errno, "image %s", s->rootfs);
 	c->uid = getuid();
 	c->gid = getgid();
+	struct stat rst;
+	if (stat(c->rootfs, &rst) == 0 && S_ISREG(rst.st_mode)) {
+		if (squash_start(c, err) < 0) /* c->rootfs becomes the mount directory */
+			return -1;
+	} else {
+		c->imgfd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (c->imgfd < 0)
+			return ferr_set(err, errno, "image %s", s->rootfs);
+	}
 	c->cwd = getcwd(NULL, 0); /* NULL if deleted: then no cwd bind */
 	const char *h = getenv("HOME");
 	if (h && h[0] == '/')
@@ -437,7 +459,8 @@ static int enter_and_exec(struct ctx *c, struct ferr *err)
 	 * layers: open the image again from inside ours. */
 	if (enter_namespaces(c, err) < 0)
 		return -1;
-	close(c->imgfd);
+	if (c->imgfd >= 0)
+		close(c->imgfd);
 	c->imgfd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (c->imgfd < 0)
 		return ferr_set(err, errno, "image %s", c->rootfs);
@@ -471,7 +494,7 @@ static int enter_and_exec(struct ctx *c, struct ferr *err)
 
 int runtime_exec(const struct run_spec *spec, struct ferr *err)
 {
-	struct ctx c = {.spec = spec, .imgfd = -1, .stagefd = -1, .rootfd = -1};
+	struct ctx c = {.spec = spec, .imgfd = -1, .stagefd = -1, .rootfd = -1, .sqsock = -1};
 	int r = enter_and_exec(&c, err);
 	ctx_free(&c);
 	return r;

@@ -62,7 +62,19 @@ struct ctx {
 	char **stores;  /* store roots to keep read-only (canonical host paths) */
 	char *passwd, *group;
 	struct gpu_plan gpu;
+	char *file; /* a single-file image (squash.c): its path; rootfs is then its mount directory */
+	int sqsock; /* squash.c: the socket to the FUSE helper until the mount is served */
 };
+
+/* container.c: unshare(USER|NS), in_uid -> out_uid, in_gid -> out_gid. */
+int userns_enter(unsigned in_uid, unsigned out_uid, unsigned in_gid, unsigned out_gid, struct ferr *err);
+
+/* squash.c: a single-file image (c->rootfs names the file). Before the
+ * namespaces: check the file, start the FUSE helper, c->rootfs becomes
+ * the mount directory. Then instead of a plain userns_enter: the two
+ * namespaces with the squashfs mounted on c->rootfs between them. */
+int squash_start(struct ctx *c, struct ferr *err);
+int squash_enter(struct ctx *c, unsigned in_uid, unsigned in_gid, struct ferr *err);
 
 enum {
 	BIND_REC = 1,

@@ -1,5 +1,8 @@
 /* Step 1 of the runtime: IMAGE -> root file system + image config. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +60,60 @@ static int dir_hint(const char *image, struct ferr *err)
 	return -1;
 }
 
+static bool has_file_suffix(const char *s)
+{
+	return str_ends_with(s, ".sqfs") || str_ends_with(s, ".squashfs") || str_ends_with(s, ".sif") ||
+	       str_ends_with(s, ".simg");
+}
+
+/* A single-file image (squashfs, SIF, .simg): a path to a regular file, or
+ * a bare name ending in .sqfs .squashfs .sif .simg that is one (as
+ * `apptainer exec img.sif`; no registry reference is taken for it then).
+ * Its config is the one `ferry export` embedded; without one, `ferry run`
+ * does what Apptainer's run action does: the image's
+ * /.singularity.d/env/ scripts, then its runscript, else a shell.
+ * Returns 1 when IMAGE is such a file, 0 when not, -1 on error. */
+static int resolve_file(const char *image, struct run_image *r, struct ferr *err)
+{
+	struct stat st;
+	if ((!looks_like_path(image) && !has_file_suffix(image)) || stat(image, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	_cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ferr_setc(err, errno == ENOENT ? FERR_NOTFOUND : FERR_GENERIC, errno, "image %s", image);
+	struct sfile sf;
+	int k = sfile_probe(fd, image, &sf, err);
+	if (k < 0)
+		return -1;
+	if (k == 0) {
+		if (!looks_like_path(image))
+			return 0; /* a bare name: perhaps a reference after all */
+		return ferr_setc(err, FERR_INVALID, 0, "image %s: not a directory, a squashfs or a SIF file", image);
+	}
+	bool have = false;
+	if (sfile_config(fd, image, &sf, &r->config, &have, err) < 0)
+		return -1;
+	if (!have) {
+		/* Apptainer's /.singularity.d/actions/run, in the container. */
+		static const char *const run[] = {
+			"/bin/sh", "-c",
+			"for f in /.singularity.d/env/*.sh; do if [ -f \"$f\" ]; then . \"$f\"; fi; done; "
+			"if [ -x /.singularity.d/runscript ]; then exec /.singularity.d/runscript \"$@\"; fi; "
+			"exec /bin/sh \"$@\"",
+			"/.singularity.d/runscript", NULL};
+		image_config_free(&r->config);
+		memset(&r->config, 0, sizeof r->config);
+		r->config.env = xcalloc(1, sizeof *r->config.env);
+		for (size_t i = 0; run[i]; i++)
+			strv_push(&r->config.entrypoint, run[i]);
+	}
+	r->have_config = true;
+	r->rootfs = realpath(image, NULL);
+	if (!r->rootfs)
+		return ferr_set(err, errno, "image %s", image);
+	return 1;
+}
+
 /* IMAGE → root file system + image config, in this order:
  *   a path (starts with / ./ ../) → that directory (an OCI image layout
  *     directory is taken as oci:DIR, pulled into the store);
@@ -67,6 +124,9 @@ int runtime_resolve_image(const char *image, bool no_pull, const struct pull_eve
 {
 	memset(r, 0, sizeof *r);
 	_cleanup_free_ char *layout_ref = NULL;
+	int fr = resolve_file(image, r, err);
+	if (fr != 0)
+		return fr < 0 ? -1 : 0;
 	if (looks_like_path(image)) {
 		if (!fs_is_dir(image))
 			return ferr_setc(err, FERR_NOTFOUND, 0, "image %s: no such directory", image);
