@@ -1,7 +1,8 @@
 /* `apptainer pull [--name FILE] URI` and `apptainer build FILE SOURCE`:
  * the image goes through ferry's store (one download, verified and
  * deduplicated, for every job that names it) and FILE is what ferry runs
- * (doc/apptainer.md, "What pull writes"). */
+ * (doc/apptainer.md, "What pull writes"): a SIF file, written by ferry
+ * export's writer. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +30,11 @@ static char *default_name(const char *ref)
 	return n;
 }
 
-/* Put at `file` what ferry runs for the stored image `ref`: a symlink to
- * its tree in the store, written beside and renamed over, so that a
- * reader sees the old file or the new one, never a partial one. */
-static int write_image_file(const char *ref, const char *file, bool force)
+/* Write `image` (a stored reference, or an absolute path to a sandbox
+ * directory) as a SIF file at `file`: ferry export's writer, which puts
+ * the file in place by rename once complete, so that a reader (another
+ * job of the same workflow) sees the old file or the new one. */
+static int write_sif(const char *image, const char *name, const char *file, bool force)
 {
 	struct stat sb;
 	if (!force && lstat(file, &sb) == 0)
@@ -43,21 +45,14 @@ static int write_image_file(const char *ref, const char *file, bool force)
 	struct store *st;
 	if (store_open(&st, &err) < 0)
 		return apptainer_fail(&err);
-	struct image_info *info = NULL;
-	int rc = store_resolve(st, ref, &info, &err);
+	/* SIF whatever the name says: Apptainer writes SIF to FILE.simg too
+	 * (Snakemake's names). */
+	struct export_opts o = { .format = EXPORT_SIF, .name = name };
+	int rc = store_export(st, image, true, NULL, file, &o, &err);
 	store_close(st);
 	if (rc < 0)
 		return apptainer_fail(&err);
-	_cleanup_free_ char *tmp = xasprintf("%s.ferry-tmp.%ld", file, (long)getpid());
-	rc = 0;
-	if (symlink(info->dir, tmp) < 0)
-		rc = apptainer_fatal("write %s: %s", tmp, strerror(errno));
-	else if (rename(tmp, file) < 0) {
-		rc = apptainer_fatal("write %s: %s", file, strerror(errno));
-		unlink(tmp);
-	}
-	image_info_free(info);
-	return rc;
+	return EXIT_OK;
 }
 
 enum { P_NAME = 1, P_FORCE, P_DIR, P_NOHTTPS, P_NOEFFECT, P_ARCH, P_SANDBOX };
@@ -91,7 +86,7 @@ static int pull_to(const char *uri, const char *name, const char *dir, bool forc
 		return apptainer_fatal("image file already exists: %s - will not overwrite (add --force)", file);
 	if ((rc = apptainer_store_pull(ref, nohttps)) != 0)
 		return rc;
-	return write_image_file(ref, file, force);
+	return write_sif(ref, remote && strncmp(ref, "oci", 3) && strncmp(ref, "docker-archive:", 15) ? ref : NULL, file, force);
 }
 
 int apptainer_pull_main(int argc, char **argv)
@@ -159,22 +154,14 @@ int apptainer_build_main(int argc, char **argv)
 		return apptainer_fatal("build %s: definition files are not supported by ferry's apptainer compatibility "
 				       "(build from docker://REF or a sandbox directory)", src);
 	if (stat(src, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		/* A sandbox directory: ferry runs it as it is. */
-		if (!force && lstat(file, &sb) == 0)
-			return apptainer_fatal("image file already exists: %s - will not overwrite (add --force)", file);
+		/* A sandbox directory: its tree (and config, for a directory
+		 * holding rootfs/ and config.json) into FILE. */
 		bool remote;
 		int rc = APPTAINER_EXIT_FATAL;
 		_cleanup_free_ char *abs = apptainer_image(src, &remote, &rc);
 		if (!abs)
 			return rc;
-		_cleanup_free_ char *tmp = xasprintf("%s.ferry-tmp.%ld", file, (long)getpid());
-		if (symlink(abs, tmp) < 0)
-			return apptainer_fatal("write %s: %s", tmp, strerror(errno));
-		if (rename(tmp, file) < 0) {
-			unlink(tmp);
-			return apptainer_fatal("write %s: %s", file, strerror(errno));
-		}
-		return EXIT_OK;
+		return write_sif(abs, NULL, file, force);
 	}
 	return pull_to(src, file, NULL, force, nohttps);
 }

@@ -16,6 +16,7 @@ setup_file() {
 		[ -f "$FERRY_TEST_IMAGES/$img/index.json" ] || "$FERRY_SRC/tests/lib/build-images" "$FERRY_TEST_IMAGES" "$img"
 	done
 	apptainer_shims
+	apptainer_fuse
 	registry_start --tls
 	registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" cwl/busybox:latest
 	registry_push "oci:$FERRY_TEST_IMAGES/debian:latest" cwl/debian:latest

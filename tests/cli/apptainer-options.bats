@@ -14,6 +14,7 @@ setup_file() {
 	[ -f "$FERRY_TEST_IMAGES/busybox/index.json" ] || "$FERRY_SRC/tests/lib/build-images" "$FERRY_TEST_IMAGES" busybox
 	export FERRY_HOME=$BATS_FILE_TMPDIR/home XDG_CONFIG_HOME=$BATS_FILE_TMPDIR/config
 	apptainer_shims
+	apptainer_fuse
 	export IMG=$BATS_FILE_TMPDIR/bb.sif
 	singularity pull --name "$IMG" "oci:$FERRY_TEST_IMAGES/busybox:latest" >&2
 }

@@ -26,3 +26,11 @@ only_ferry_answers() {
 		done
 	done
 }
+
+# SIF and squashfs files run through FUSE: /dev/fuse must be usable by the
+# unprivileged user (a fresh machine has it 0600); only root can fix it.
+apptainer_fuse() {
+	if [ -c /dev/fuse ] && is_root && [ "$(stat -c %a /dev/fuse)" != 666 ]; then
+		chmod 0666 /dev/fuse
+	fi
+}

@@ -16,6 +16,7 @@ setup_file() {
 		[ -f "$FERRY_TEST_IMAGES/$img/index.json" ] || "$FERRY_SRC/tests/lib/build-images" "$FERRY_TEST_IMAGES" "$img"
 	done
 	apptainer_shims
+	apptainer_fuse
 	registry_start --tls
 	export TLS_REGISTRY=$REGISTRY TLS_CA=$REGISTRY_CA TLS_LOG=$REGISTRY_LOG TLS_DIR=$REGISTRY_DIR
 	registry_push "oci:$FERRY_TEST_IMAGES/busybox:latest" tools/busybox:1.0
@@ -84,7 +85,11 @@ s = Singularity(); s.check(); print(s.version)'
 @test "pull --name FILE docker://: through ferry's store, one download for several pulls; FILE runs" {
 	run -0 singularity pull --name a.sif "docker://$TLS_REGISTRY/once/busybox:latest"
 	run -0 singularity pull --name b.sif "docker://$TLS_REGISTRY/once/busybox:latest"
-	run -0 singularity exec a.sif cat /etc/os-release
+	# a real SIF file (header, then the SIF magic), not a link into the store
+	[ -f a.sif ] && [ ! -L a.sif ]
+	[ "$(head -c 41 a.sif | tail -c 9)" = SIF_MAGIC ]
+	cmp a.sif b.sif
+	run -0 singularity exec a.sif true
 	run -0 singularity exec ./b.sif sh -c 'echo ok'
 	[ "$output" = ok ]
 	local layer
@@ -141,9 +146,24 @@ s = Singularity(); s.check(); print(s.version)'
 	[ "$output" = built ]
 	make_busybox_rootfs "$BATS_TEST_TMPDIR/sandbox"
 	run -0 singularity build s.sif "$BATS_TEST_TMPDIR/sandbox"
+	[ "$(head -c 41 s.sif | tail -c 9)" = SIF_MAGIC ]
 	run -0 singularity exec s.sif cat /etc/image-file
 	[ "$output" = image-file ]
 	run -255 singularity build s.sif "$BATS_TEST_TMPDIR/sandbox"
+	one_line
+}
+
+@test "a squashfs file and a SIF made by ferry export run as images" {
+	run -0 "$FERRY" pull "oci:$FERRY_TEST_IMAGES/busybox:latest"
+	run -0 "$FERRY" export "oci:$FERRY_TEST_IMAGES/busybox:latest" -o bb.sqfs
+	run -0 "$FERRY" export "oci:$FERRY_TEST_IMAGES/busybox:latest" -o bb.sif
+	run -0 singularity exec bb.sqfs sh -c 'echo sqfs'
+	[ "$output" = sqfs ]
+	run -0 apptainer exec "$PWD/bb.sif" sh -c 'echo sif'
+	[ "$output" = sif ]
+	# a truncated SIF: ferry's one line, Apptainer's 255
+	head -c 4000 bb.sif >broken.sif
+	run -255 singularity exec broken.sif true
 	one_line
 }
 
