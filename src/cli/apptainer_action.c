@@ -235,7 +235,14 @@ int apptainer_action_main(const char *cmd, int argc, char **argv)
 			break;
 		}
 		/* ferry's log levels are global: set them here. */
-		case A_QUIET: log_level = LOG_QUIET; break;
+		case A_QUIET:
+			/* shell's -s is Apptainer's --shell PATH, not --silent */
+			if (!strcmp(cmd, "shell") && !strcmp(p.name, "-s")) {
+				rc = apptainer_unsupported("-s/--shell");
+				break;
+			}
+			log_level = LOG_QUIET;
+			break;
 		case A_DEBUG: log_level = LOG_DEBUG; break;
 		case A_VERBOSE: log_level = log_level < LOG_INFO ? LOG_INFO : log_level; break;
 		case A_NOEFFECT: break;

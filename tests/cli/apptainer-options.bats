@@ -279,6 +279,11 @@ same() {
 	[ "$output" = from-shell ]
 	run -0 "$FERRY" shell "$IMG" <<<'echo from-shell'
 	[ "$output" = from-shell ]
+	# shell's -s/--shell PATH has no ferry equivalent
+	run -255 singularity shell -s /bin/sh "$IMG" </dev/null
+	[ "${#lines[@]}" -eq 1 ] && [[ $output == *"-s/--shell is not supported"* ]]
+	run -255 singularity shell --shell /bin/sh "$IMG" </dev/null
+	[[ $output == *"--shell is not supported"* ]]
 }
 
 @test "the command's exit status and signals pass through; ferry's own failures are 255" {
