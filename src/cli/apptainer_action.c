@@ -17,6 +17,7 @@
 #include "base/str.h"
 #include "cli/apptainer.h"
 #include "cli/cli.h"
+#include "runtime/runtime.h"
 
 extern char **environ;
 
@@ -160,6 +161,19 @@ static int workdir_binds(struct xlat *x)
 	return 0;
 }
 
+/* Does IMAGE say what `run` runs (an ENTRYPOINT or a CMD)? An image that
+ * cannot be read says yes: ferry run then reports why. */
+static bool image_has_run(const char *image)
+{
+	struct ferr err = FERR_INIT;
+	struct run_image r;
+	if (runtime_resolve_image(image, true, NULL, &r, &err) < 0)
+		return true;
+	bool has = r.have_config && ((r.config.entrypoint && r.config.entrypoint[0]) || (r.config.cmd && r.config.cmd[0]));
+	runtime_image_free(&r);
+	return has;
+}
+
 int apptainer_action_main(const char *cmd, int argc, char **argv)
 {
 	struct xlat x = { 0 };
@@ -277,11 +291,22 @@ int apptainer_action_main(const char *cmd, int argc, char **argv)
 		strv_free(x.argv);
 		return rc;
 	}
-	strv_push(&x.argv, "--");
-	strv_push(&x.argv, image);
+	const struct cli_command *c = cli_find(cmd);
+	if (!remote && !strcmp(cmd, "run") && !image_has_run(image)) {
+		/* An image Apptainer built (no OCI config, or one without
+		 * ENTRYPOINT and CMD): its runscript, as Apptainer's run. */
+		free(x.argv[0]);
+		x.argv[0] = xstrdup("exec");
+		c = cli_find("exec");
+		strv_push(&x.argv, "--");
+		strv_push(&x.argv, image);
+		strv_push(&x.argv, "/.singularity.d/runscript");
+	} else {
+		strv_push(&x.argv, "--");
+		strv_push(&x.argv, image);
+	}
 	for (int i = p.i + 1; i < argc; i++)
 		strv_push(&x.argv, argv[i]);
-	const struct cli_command *c = cli_find(cmd);
 	rc = c->main((int)strv_len(x.argv), x.argv);
 	strv_free(x.argv);
 	/* Only ferry's own failures return (the command replaced ferry):

@@ -198,6 +198,18 @@ s = Singularity(); s.check(); print(s.version)'
 	[ "$output" = other ]
 }
 
+@test "run: an image without ENTRYPOINT or CMD runs its /.singularity.d/runscript, as Apptainer" {
+	make_busybox_rootfs "$BATS_TEST_TMPDIR/ap"
+	chmod u+w "$BATS_TEST_TMPDIR/ap"
+	mkdir -p "$BATS_TEST_TMPDIR/ap/.singularity.d"
+	printf '#!/bin/sh\necho "runscript: $*"\n' >"$BATS_TEST_TMPDIR/ap/.singularity.d/runscript"
+	chmod 0755 "$BATS_TEST_TMPDIR/ap/.singularity.d/runscript"
+	run -0 singularity run "$BATS_TEST_TMPDIR/ap" a b
+	[ "$output" = "runscript: a b" ]
+	# (a SIF built from this directory gets ferry export's own runscript
+	# in place of the tree's: not tested here)
+}
+
 @test "cache list and cache clean: ferry's store" {
 	run -0 singularity pull --name c.sif "docker://$TLS_REGISTRY/tools/busybox:1.0"
 	run -0 singularity cache list
