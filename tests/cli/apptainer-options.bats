@@ -231,6 +231,8 @@ same() {
 	[ "$(grep -c ':' <<<"$output")" -eq 1 ] || die "interfaces besides lo: $output"
 	run -255 singularity exec --net --network bridge "$IMG" true
 	[ "${#lines[@]}" -eq 1 ] && [[ $output == *"--network none"* ]]
+	run -2 "$FERRY" exec --network bridge "$IMG" true
+	[[ $output == *"want none or host"* ]]
 }
 
 @test "accepted without effect: --userns --ipc --pid --silent --quiet --debug --no-init --no-mount tmp" {
