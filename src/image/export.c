@@ -78,9 +78,11 @@ static int64_t config_created(json_t *cfg)
 			int64_t t = (int64_t)timegm(&tm);
 			while (*rest == '.' || (*rest >= '0' && *rest <= '9'))
 				rest++;
-			int sh, sm;
-			if ((*rest == '+' || *rest == '-') && sscanf(rest + 1, "%d:%d", &sh, &sm) == 2)
+			if (*rest == '+' || *rest == '-') {
+				char *end;
+				long sh = strtol(rest + 1, &end, 10), sm = *end == ':' ? strtol(end + 1, NULL, 10) : 0;
 				t -= (*rest == '+' ? 1 : -1) * (int64_t)(sh * 3600 + sm * 60);
+			}
 			if (t > 0)
 				return t;
 		}
@@ -309,8 +311,10 @@ static int content_uuid(int fd, uint64_t off, uint64_t len, unsigned char uuid[1
 	}
 	char hex[SHA256_HEX_LEN + 1];
 	sha256_final_hex(&h, hex);
-	for (int i = 0; i < 16; i++)
-		sscanf(hex + 2 * i, "%2hhx", &uuid[i]);
+	for (int i = 0; i < 16; i++) {
+		char byte[3] = { hex[2 * i], hex[2 * i + 1], 0 };
+		uuid[i] = (unsigned char)strtoul(byte, NULL, 16);
+	}
 	uuid[6] = (uuid[6] & 0x0f) | 0x50; /* a name-based uuid (version 5 layout) */
 	uuid[8] = (uuid[8] & 0x3f) | 0x80;
 	return 0;

@@ -55,6 +55,13 @@ static void put64(unsigned char *p, uint64_t v)
 	put32(p + 4, (uint32_t)(v >> 32));
 }
 
+/* n bytes of s (a fixed-width field, no NUL needed) into p. */
+static void put_bytes(unsigned char *p, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)s[i];
+}
+
 bool sif_is_sif(const unsigned char *buf, size_t len)
 {
 	return len >= 42 && !memcmp(buf + 32, SIF_MAGIC, 10); /* the NUL included */
@@ -72,13 +79,19 @@ static void copy_code(char out[3], const unsigned char *in)
 	out[1] = (char)in[1];
 	out[2] = 0;
 	if (!((out[0] >= '0' && out[0] <= '9') && (out[1] >= '0' && out[1] <= '9')))
-		strcpy(out, "??");
+		out[0] = out[1] = '?';
 }
 
-static int cmp_by_offset(const void *a, const void *b)
+/* An object's bytes, for the overlap check. */
+struct span {
+	uint64_t start, end;
+	uint32_t id;
+};
+
+static int cmp_spans(const void *a, const void *b)
 {
-	const struct sif_object *x = *(const struct sif_object *const *)a, *y = *(const struct sif_object *const *)b;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
+	const struct span *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
 }
 
 int sif_parse(const unsigned char *buf, size_t len, uint64_t file_size, struct sif_info *out, struct ferr *err)
@@ -157,18 +170,18 @@ int sif_parse(const unsigned char *buf, size_t len, uint64_t file_size, struct s
 		out->n_objects++;
 	}
 	/* No two objects may share bytes: sort by offset, compare neighbours. */
-	_cleanup_free_ struct sif_object **byoff = xcalloc(out->n_objects ? out->n_objects : 1, sizeof *byoff);
+	_cleanup_free_ struct span *sp = xcalloc(out->n_objects ? out->n_objects : 1, sizeof *sp);
 	size_t m = 0;
 	for (size_t i = 0; i < out->n_objects; i++)
 		if (out->objects[i].size)
-			byoff[m++] = &out->objects[i];
-	qsort(byoff, m, sizeof *byoff, cmp_by_offset);
+			sp[m++] = (struct span){ out->objects[i].offset, out->objects[i].offset + out->objects[i].size,
+				out->objects[i].id };
+	qsort(sp, m, sizeof *sp, cmp_spans);
 	for (size_t i = 1; i < m; i++)
-		if (byoff[i - 1]->offset + byoff[i - 1]->size > byoff[i]->offset)
+		if (sp[i - 1].end > sp[i].start)
 			return ferr_setc(err, FERR_INVALID, 0, "SIF descriptors id %u and id %u: their data overlap (bytes %llu-%llu and %llu-%llu)",
-				byoff[i - 1]->id, byoff[i]->id, (unsigned long long)byoff[i - 1]->offset,
-				(unsigned long long)(byoff[i - 1]->offset + byoff[i - 1]->size),
-				(unsigned long long)byoff[i]->offset, (unsigned long long)(byoff[i]->offset + byoff[i]->size));
+				sp[i - 1].id, sp[i].id, (unsigned long long)sp[i - 1].start, (unsigned long long)sp[i - 1].end,
+				(unsigned long long)sp[i].start, (unsigned long long)sp[i].end);
 	return 0;
 }
 
@@ -252,10 +265,10 @@ int sif_write_header(int fd, const char *arch, const unsigned char uuid[16], int
 		return ferr_set(err, 0, "SIF: %zu objects (at most %d)", n, SIF_DESC_DEFAULT);
 	size_t len = SIF_DESC_OFFSET + SIF_DESC_DEFAULT * SIF_DESC_SIZE;
 	_cleanup_free_ unsigned char *b = xcalloc(1, len);
-	memcpy(b, "#!/usr/bin/env run-singularity\n", 31);
-	memcpy(b + 32, SIF_MAGIC, 10);
-	memcpy(b + 42, "01", 3);
-	memcpy(b + 45, arch, 2);
+	put_bytes(b, "#!/usr/bin/env run-singularity\n", 31);
+	put_bytes(b + 32, SIF_MAGIC, 10); /* with its NUL */
+	put_bytes(b + 42, "01", 3);
+	put_bytes(b + 45, arch ? arch : "00", 2);
 	memcpy(b + 48, uuid, 16);
 	put64(b + 64, (uint64_t)created);
 	put64(b + 72, (uint64_t)created);
@@ -280,7 +293,7 @@ int sif_write_header(int fd, const char *arch, const unsigned char uuid[16], int
 		if (o->type == SIF_DATA_PARTITION) {
 			put32(d + 201, (uint32_t)o->fstype);
 			put32(d + 205, (uint32_t)o->parttype);
-			memcpy(d + 209, o->arch, 2);
+			put_bytes(d + 209, o->arch ? o->arch : "00", 2);
 		}
 	}
 	for (size_t done = 0; done < len;) {

@@ -76,7 +76,7 @@ const char *sqfs_strerror_ferry(int e)
 	case SQFS_ERROR_IO: return "read error";
 	case SQFS_ERROR_COMPRESSOR: return "corrupt compressed block";
 	case SQFS_ERROR_CORRUPTED: return "corrupt squashfs";
-	case SQFS_ERROR_UNSUPPORTED: return "unsupported squashfs feature";
+	case SQFS_ERROR_UNSUPPORTED: return "corrupt squashfs, or a feature libsquashfs does not support";
 	case SQFS_ERROR_OVERFLOW: return "corrupt squashfs (a size overflows)";
 	case SQFS_ERROR_OUT_OF_BOUNDS: return "corrupt or truncated squashfs (a pointer leads outside it)";
 	case SQFS_ERROR_SUPER_BLOCK_SIZE: return "corrupt superblock (bad block size)";
@@ -250,7 +250,9 @@ static int emit(struct walk *w, const sqfs_tree_node_t *node, struct ferr *err)
 	char *p = NULL;
 	int e = sqfs_tree_node_get_path(node, &p);
 	if (e)
-		return sqfs_fail(err, e, w->name, "a name in the tree");
+		return e == SQFS_ERROR_CORRUPTED
+			       ? ferr_setc(err, FERR_INVALID, 0, "%s: corrupt squashfs: a name in the tree is empty, '.', '..' or holds '/'", w->name)
+			       : sqfs_fail(err, e, w->name, "a name in the tree");
 	_cleanup_free_ char *path = xstrdup(p + 1); /* no leading '/' in the tar */
 	sqfs_free(p);
 	const sqfs_inode_generic_t *n = node->inode;

@@ -54,8 +54,8 @@ struct node {
 	dev_t rdev;       /* devices */
 	char *path;       /* "/a/b", to reopen regular files */
 	const struct sqfs_extra *extra; /* data from memory instead of the tree */
-	struct node **kids;
-	size_t n_kids;
+	struct node *kids, *next; /* children, sorted by name; the next sibling */
+	struct node *last;        /* the last child (the scan adds in order) */
 	uint32_t ino;
 	sqfs_u64 ref;
 	sqfs_inode_generic_t *inode; /* regular files: the block processor's */
@@ -65,9 +65,10 @@ static void node_free(struct node *n)
 {
 	if (!n)
 		return;
-	for (size_t i = 0; i < n->n_kids; i++)
-		node_free(n->kids[i]);
-	free(n->kids);
+	for (struct node *k = n->kids, *nx; k; k = nx) {
+		nx = k->next;
+		node_free(k);
+	}
 	free(n->name);
 	free(n->target);
 	free(n->path);
@@ -75,13 +76,21 @@ static void node_free(struct node *n)
 	free(n);
 }
 
+/* A new child of dir, in its place in name order. */
 static struct node *node_add(struct node *dir, const char *name)
 {
 	struct node *n = xcalloc(1, sizeof *n);
 	n->name = xstrdup(name);
 	n->path = !strcmp(dir->path, "/") ? xasprintf("/%s", name) : xasprintf("%s/%s", dir->path, name);
-	dir->kids = xrealloc(dir->kids, (dir->n_kids + 1) * sizeof *dir->kids);
-	dir->kids[dir->n_kids++] = n;
+	struct node **at = &dir->kids;
+	if (dir->last && strcmp(dir->last->name, name) < 0)
+		at = &dir->last->next;
+	while (*at && strcmp((*at)->name, name) < 0)
+		at = &(*at)->next;
+	n->next = *at;
+	*at = n;
+	if (!n->next)
+		dir->last = n;
 	return n;
 }
 
@@ -119,11 +128,6 @@ static int scan(int dfd, struct node *dir, struct ferr *err)
 	return 0;
 }
 
-static int cmp_nodes(const void *a, const void *b)
-{
-	return strcmp((*(struct node *const *)a)->name, (*(struct node *const *)b)->name);
-}
-
 /* Put an extra file at its path, creating directories 0755 and replacing
  * whatever the tree had there. */
 static int add_extra(struct node *root, const struct sqfs_extra *x, struct ferr *err)
@@ -135,24 +139,16 @@ static int add_extra(struct node *root, const struct sqfs_extra *x, struct ferr 
 	while (part) {
 		char *next = strtok_r(NULL, "/", &save);
 		struct node *found = NULL;
-		for (size_t i = 0; i < dir->n_kids; i++)
-			if (!strcmp(dir->kids[i]->name, part))
-				found = dir->kids[i];
-		if (!found) {
+		for (struct node *k = dir->kids; k && !found; k = k->next)
+			if (!strcmp(k->name, part))
+				found = k;
+		if (!found)
 			found = node_add(dir, part);
-			qsort(dir->kids, dir->n_kids, sizeof *dir->kids, cmp_nodes);
-		}
 		if (next) {
-			if (!S_ISDIR(found->mode)) {
-				for (size_t i = 0; i < found->n_kids; i++)
-					node_free(found->kids[i]);
-				free(found->kids);
-				found->kids = NULL;
-				found->n_kids = 0;
-				found->mode = S_IFDIR | 0755;
-			}
+			if (!S_ISDIR(found->mode))
+				found->mode = S_IFDIR | 0755; /* a file or link there: it has no children */
 		} else {
-			if (S_ISDIR(found->mode) && found->n_kids)
+			if (S_ISDIR(found->mode) && found->kids)
 				return ferr_set(err, 0, "%s: a directory in the image", x->path);
 			found->mode = S_IFREG | (x->mode & 07777);
 			found->size = x->len;
@@ -239,6 +235,7 @@ struct writer {
 	uint32_t mtime;
 	sqfs_u16 id0;
 	uint32_t next_ino;
+	bool finished; /* the block processor's finish() ran */
 	unsigned char *buf;
 };
 
@@ -248,10 +245,27 @@ static int fail(struct ferr *err, int e, const char *what)
 		e == SQFS_ERROR_IO ? "" : ": ", e == SQFS_ERROR_IO ? "" : sqfs_strerror_ferry(e));
 }
 
+static int feed_one(struct writer *w, int fd, struct node *n, struct ferr *err)
+{
+	for (uint64_t left = n->size; left;) {
+		ssize_t k = read(fd, w->buf, left < CHUNK ? left : CHUNK);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return ferr_set(err, errno, "read %s", n->path);
+		if (k == 0)
+			return ferr_set(err, 0, "read %s: the file shrank while it was read", n->path);
+		int e = sqfs_block_processor_append(w->proc, w->buf, (size_t)k);
+		if (e)
+			return fail(err, e, n->path);
+		left -= (uint64_t)k;
+	}
+	return 0;
+}
+
 static int feed_files(struct writer *w, struct node *dir, struct ferr *err)
 {
-	for (size_t i = 0; i < dir->n_kids; i++) {
-		struct node *n = dir->kids[i];
+	for (struct node *n = dir->kids; n; n = n->next) {
 		if (S_ISDIR(n->mode)) {
 			if (feed_files(w, n, err) < 0)
 				return -1;
@@ -259,28 +273,20 @@ static int feed_files(struct writer *w, struct node *dir, struct ferr *err)
 		}
 		if (!S_ISREG(n->mode))
 			continue;
+		/* Open before the processor starts the file, and end a file
+		 * begun: libsquashfs 1.2 frees only what it finished. */
+		_cleanup_close_ int fd = -1;
+		if (!n->extra && (fd = inroot_open(w->rootfd, n->path, O_RDONLY | O_NOFOLLOW, 0, err)) < 0)
+			return -1; /* "open PATH in image: ..." */
 		int e = sqfs_block_processor_begin_file(w->proc, &n->inode, NULL, 0);
 		if (e)
 			return fail(err, e, n->path);
 		if (n->extra) {
 			if (n->extra->len && (e = sqfs_block_processor_append(w->proc, n->extra->data, n->extra->len)))
 				return fail(err, e, n->path);
-		} else {
-			_cleanup_close_ int fd = inroot_open(w->rootfd, n->path, O_RDONLY | O_NOFOLLOW, 0, err);
-			if (fd < 0)
-				return ferr_wrap(err, "read %s", n->path);
-			for (uint64_t left = n->size; left;) {
-				ssize_t k = read(fd, w->buf, left < CHUNK ? left : CHUNK);
-				if (k < 0 && errno == EINTR)
-					continue;
-				if (k < 0)
-					return ferr_set(err, errno, "read %s", n->path);
-				if (k == 0)
-					return ferr_set(err, 0, "read %s: the file shrank while it was read", n->path);
-				if ((e = sqfs_block_processor_append(w->proc, w->buf, (size_t)k)))
-					return fail(err, e, n->path);
-				left -= (uint64_t)k;
-			}
+		} else if (feed_one(w, fd, n, err) < 0) {
+			sqfs_block_processor_end_file(w->proc); /* ends it, so that it is freed */
+			return -1;
 		}
 		if ((e = sqfs_block_processor_end_file(w->proc)))
 			return fail(err, e, n->path);
@@ -291,12 +297,12 @@ static int feed_files(struct writer *w, struct node *dir, struct ferr *err)
 /* Children first, then the directory: the root ends up last. */
 static void number(struct writer *w, struct node *dir)
 {
-	for (size_t i = 0; i < dir->n_kids; i++)
-		if (S_ISDIR(dir->kids[i]->mode))
-			number(w, dir->kids[i]);
-	for (size_t i = 0; i < dir->n_kids; i++)
-		if (!S_ISDIR(dir->kids[i]->mode))
-			dir->kids[i]->ino = w->next_ino++;
+	for (struct node *k = dir->kids; k; k = k->next)
+		if (S_ISDIR(k->mode))
+			number(w, k);
+	for (struct node *k = dir->kids; k; k = k->next)
+		if (!S_ISDIR(k->mode))
+			k->ino = w->next_ino++;
 	dir->ino = w->next_ino++;
 }
 
@@ -340,7 +346,8 @@ static int write_leaf(struct writer *w, struct node *n, struct ferr *err)
 		ino->base.type = SQFS_INODE_SLINK;
 		ino->data.slink.nlink = 1;
 		ino->data.slink.target_size = (sqfs_u32)tlen;
-		memcpy(ino->extra, n->target, tlen);
+		if (tlen)
+			memcpy(ino->extra, n->target, tlen);
 		ino->payload_bytes_available = ino->payload_bytes_used = (sqfs_u32)tlen;
 	} else if (S_ISCHR(n->mode) || S_ISBLK(n->mode)) {
 		ino->base.type = S_ISCHR(n->mode) ? SQFS_INODE_CDEV : SQFS_INODE_BDEV;
@@ -357,18 +364,17 @@ static int write_leaf(struct writer *w, struct node *n, struct ferr *err)
 static int write_dir(struct writer *w, struct node *dir, uint32_t parent_ino, struct ferr *err)
 {
 	size_t subdirs = 0;
-	for (size_t i = 0; i < dir->n_kids; i++)
-		if (S_ISDIR(dir->kids[i]->mode)) {
+	for (struct node *k = dir->kids; k; k = k->next)
+		if (S_ISDIR(k->mode)) {
 			subdirs++;
-			if (write_dir(w, dir->kids[i], dir->ino, err) < 0)
+			if (write_dir(w, k, dir->ino, err) < 0)
 				return -1;
 		}
-	for (size_t i = 0; i < dir->n_kids; i++)
-		if (!S_ISDIR(dir->kids[i]->mode) && write_leaf(w, dir->kids[i], err) < 0)
+	for (struct node *k = dir->kids; k; k = k->next)
+		if (!S_ISDIR(k->mode) && write_leaf(w, k, err) < 0)
 			return -1;
 	int e = sqfs_dir_writer_begin(w->dw, 0);
-	for (size_t i = 0; !e && i < dir->n_kids; i++) {
-		struct node *k = dir->kids[i];
+	for (struct node *k = dir->kids; !e && k; k = k->next) {
 		sqfs_u16 m = (sqfs_u16)(k->mode & 07777);
 		switch (k->mode & S_IFMT) {
 		case S_IFDIR: m |= SQFS_INODE_MODE_DIR; break;
@@ -394,6 +400,10 @@ static int write_dir(struct writer *w, struct node *dir, uint32_t parent_ino, st
 
 static void writer_free(struct writer *w)
 {
+	/* libsquashfs 1.2 frees its pending fragment block only in finish():
+	 * run it on the way out of a failed write too (the output goes). */
+	if (w->proc && !w->finished)
+		sqfs_block_processor_finish(w->proc);
 	sqfs_destroy(w->dw);
 	sqfs_destroy(w->dm);
 	sqfs_destroy(w->im);
@@ -447,6 +457,7 @@ static int write_fs(struct writer *w, struct node *root, enum export_compress co
 	w->buf = xmalloc(CHUNK);
 	if (feed_files(w, root, err) < 0)
 		return -1;
+	w->finished = true;
 	if ((e = sqfs_block_processor_finish(w->proc)))
 		return fail(err, e, "data blocks");
 

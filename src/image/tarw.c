@@ -123,10 +123,10 @@ static int raw_header(struct tarw *t, const char *name, char type, unsigned mode
 	h[156] = (unsigned char)type;
 	if (link)
 		strncpy((char *)h + 157, link, 100);
-	memcpy(h + 257, "ustar", 6);
-	memcpy(h + 263, "00", 2);
-	strcpy((char *)h + 265, "root");
-	strcpy((char *)h + 297, "root");
+	snprintf((char *)h + 257, 6, "ustar"); /* "ustar\0", then version "00" */
+	h[263] = h[264] = '0';
+	snprintf((char *)h + 265, 32, "root");
+	snprintf((char *)h + 297, 32, "root");
 	octal((char *)h + 329, 8, maj);
 	octal((char *)h + 337, 8, min);
 	unsigned sum = 0;

@@ -52,8 +52,12 @@ int store_export(struct store *st, const char *image, bool no_pull, const struct
 {
 	_cleanup_free_ char *layout_ref = NULL;
 	if (looks_like_path(image)) {
-		if (!fs_is_dir(image))
-			return ferr_setc(err, FERR_NOTFOUND, 0, "image %s: no such directory", image);
+		if (!fs_is_dir(image)) {
+			if (!fs_exists(image))
+				return ferr_setc(err, FERR_NOTFOUND, 0, "image %s: no such directory", image);
+			ferr_setc(err, FERR_UNSUPPORTED, 0, "image %s: a file, not a tree or a stored image", image);
+			return ferr_hint(err, "unpack it with 'ferry import %s', then export the stored image", image);
+		}
 		_cleanup_free_ char *sub = path_join(image, "rootfs");
 		_cleanup_free_ char *cpath = path_join(image, "config.json");
 		_cleanup_free_ char *marker = path_join(image, "oci-layout");
@@ -243,7 +247,7 @@ int store_import(struct store *st, const char *file, const char *name, const str
 			struct ferr e3 = FERR_INIT;
 			fs_rm_rf(tmpdir, &e3);
 		}
-		if (rc < 0 && !str_starts_with(err->msg, "import "))
+		if (rc < 0 && !str_starts_with(err->msg, file) && !str_starts_with(err->msg, "import "))
 			ferr_wrap(err, "import %s", file);
 	}
 	image_ref_free(&nref);
