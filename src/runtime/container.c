@@ -41,6 +41,8 @@ static void ctx_free(struct ctx *c)
 	free(c->file);
 	if (c->sqsock >= 0)
 		close(c->sqsock);
+	if (c->sqwatch > 0)
+		close(c->sqwatch);
 	free(c->newroot);
 	free(c->cwd);
 	free(c->home);

@@ -64,6 +64,7 @@ struct ctx {
 	struct gpu_plan gpu;
 	char *file; /* a single-file image (squash.c): its path; rootfs is then its mount directory */
 	int sqsock; /* squash.c: the socket to the FUSE helper until the mount is served */
+	int sqwatch; /* squash.c: read end of the helper's pipe until armed (0: none) */
 };
 
 /* container.c: unshare(USER|NS), in_uid -> out_uid, in_gid -> out_gid. */
@@ -75,6 +76,9 @@ int userns_enter(unsigned in_uid, unsigned out_uid, unsigned in_gid, unsigned ou
  * namespaces with the squashfs mounted on c->rootfs between them. */
 int squash_start(struct ctx *c, struct ferr *err);
 int squash_enter(struct ctx *c, unsigned in_uid, unsigned in_gid, struct ferr *err);
+/* squash_env.c: the plain NAME=value assignments of an Apptainer env
+ * script (text, len bytes), expanded and added to *env in order. */
+void squash_parse_env_script(const char *text, size_t len, char ***env);
 
 enum {
 	BIND_REC = 1,

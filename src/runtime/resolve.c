@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "base/path.h"
 #include "base/str.h"
+#include "runtime/internal.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -95,17 +96,26 @@ static int resolve_file(const char *image, struct run_image *r, struct ferr *err
 		return -1;
 	if (!have) {
 		/* Apptainer's /.singularity.d/actions/run, in the container. */
-		static const char *const run[] = {
-			"/bin/sh", "-c",
+		static const char script[] =
 			"for f in /.singularity.d/env/*.sh; do if [ -f \"$f\" ]; then . \"$f\"; fi; done; "
 			"if [ -x /.singularity.d/runscript ]; then exec /.singularity.d/runscript \"$@\"; fi; "
-			"exec /bin/sh \"$@\"",
-			"/.singularity.d/runscript", NULL};
+			"exec /bin/sh \"$@\"";
+		const char *const run[] = {"/bin/sh", "-c", script, "/.singularity.d/runscript", NULL};
 		image_config_free(&r->config);
 		memset(&r->config, 0, sizeof r->config);
 		r->config.env = xcalloc(1, sizeof *r->config.env);
 		for (size_t i = 0; run[i]; i++)
 			strv_push(&r->config.entrypoint, run[i]);
+		/* For exec and shell too: the plain assignments of its env scripts. */
+		static const char *const scripts[] = {"/.singularity.d/env/10-docker2singularity.sh",
+						      "/.singularity.d/env/90-environment.sh"};
+		for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
+			_cleanup_free_ char *text = NULL;
+			size_t len = 0;
+			struct ferr e2 = FERR_INIT;
+			if (sfile_read_file(fd, image, &sf, scripts[i], 1 << 20, &text, &len, &e2) == 0)
+				squash_parse_env_script(text, len, &r->config.env);
+		}
 	}
 	r->have_config = true;
 	r->rootfs = realpath(image, NULL);

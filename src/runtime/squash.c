@@ -6,9 +6,10 @@
  * The order, as in ch-run (ch_fuse.c), with the roles of the processes
  * turned round so that the command still replaces ferry:
  *
- *   host      open the file, check what it is (sfile_probe), fork the FUSE
- *             helper (squash_helper.c) — twice, so it is nobody's child in
- *             the container — with the file and a socket.
+ *   host      open the file, check what it is (sfile_probe), open the
+ *             squashfs (squash_open), fork the FUSE helper
+ *             (squash_helper.c, a child that no wait() sees) with it and
+ *             a socket.
  *   outer     unshare(USER|NS), the caller mapped to 0: the squashfs's
  *             files, owned by 0:0 as Apptainer and Charliecloud write
  *             them, then belong to the caller, as a tree's do. Open
@@ -23,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,11 +76,20 @@ static int mount_dir(uid_t uid, char **out, struct ferr *err)
 	return 0;
 }
 
-/* Close every descriptor but keep[0..n) (sorted ascending, all > 2). */
-static void close_others(const int *keep, size_t n)
+/* Close every descriptor above 2 but those in keep[0..n) (any order;
+ * negative entries ignored). Nothing here allocates. */
+static void close_others(int *keep, size_t n)
 {
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
 	unsigned lo = 3;
 	for (size_t i = 0; i <= n; i++) {
+		if (i < n && keep[i] < (int)lo)
+			continue;
 		unsigned hi = i < n ? (unsigned)keep[i] : ~0U;
 		if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) < 0)
 			for (unsigned fd = lo; fd < hi && fd < 65536; fd++)
@@ -87,15 +98,19 @@ static void close_others(const int *keep, size_t n)
 	}
 }
 
-static void sort3(int *v)
+/* The helper: a child of this process (the command to be) that sends it
+ * no SIGCHLD when it ends (exit signal 0, a "clone child", clone(2)):
+ * wait() and waitpid(-1) without __WALL do not see it, so a command that
+ * waits for all its children, a shell's `wait`, an init, is never held
+ * up by the helper, which ends only after the container. One fork, no
+ * intermediate process: on a busy node every new process is a wait for
+ * a CPU before the first lookup. fork()'s own bookkeeping is not needed:
+ * this process has one thread, so no lock can be held (no malloc arena,
+ * no stdio). When the command ends, the helper is reparented, with
+ * SIGCHLD again, to the session's reaper. */
+static pid_t helper_clone(void)
 {
-	for (int i = 0; i < 2; i++)
-		for (int j = 0; j < 2 - i; j++)
-			if (v[j] > v[j + 1]) {
-				int t = v[j];
-				v[j] = v[j + 1];
-				v[j + 1] = t;
-			}
+	return (pid_t)syscall(SYS_clone, 0UL, NULL, NULL, NULL, 0UL);
 }
 
 int squash_start(struct ctx *c, struct ferr *err)
@@ -112,39 +127,43 @@ int squash_start(struct ctx *c, struct ferr *err)
 		return ferr_setc(err, FERR_INVALID, 0, "image %s: not a squashfs or SIF file", c->file);
 	if (mount_dir(c->uid, &c->rootfs, err) < 0)
 		return -1;
+	/* Here, not in the helper: the container would only wait for it (a
+	 * process more to schedule on a busy node before the first lookup). */
+	char msg[256];
+	if (squash_open(fd, sf.sqfs_offset, msg, sizeof msg) < 0) {
+		ferr_setc(err, FERR_INVALID, 0, "image %s: %s", c->file, msg);
+		if (str_starts_with(msg, "cannot load"))
+			ferr_hint(err, "install libsquashfuse0 and libfuse3-3; or " WAY_OUT, c->file);
+		return -1;
+	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return ferr_set(err, errno, "socketpair");
-	/* The command is this process: the helper's watcher kills it by this
-	 * pidfd if the helper dies first (Linux >= 5.3; without, no watcher). */
-	int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
-	pid_t mid = fork();
-	if (mid == 0) {
-		/* In between: fork the helper and go, so that it is reparented
-		 * to the session's reaper at once. Nothing here mallocs. */
-		pid_t h = fork();
-		if (h == 0) {
-			int keep[3] = {sv[1], fd, self >= 0 ? self : sv[1]};
-			sort3(keep);
-			close_others(keep, keep[1] == keep[2] ? 2 : 3);
-			squash_helper_main(sv[1], fd, sf.sqfs_offset, self);
-		}
-		_exit(h < 0 ? 1 : 0);
+	/* The write end goes to the helper only: when it closes (the helper
+	 * died), the kernel kills the command (arm_watch). */
+	int wp[2];
+	if (pipe2(wp, O_CLOEXEC) < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return ferr_set(err, e, "pipe");
+	}
+	pid_t h = helper_clone();
+	if (h == 0) {
+		int keep[] = {sv[1], fd, wp[1]};
+		close_others(keep, 3);
+		squash_helper_main(sv[1], wp[1]);
 	}
 	int e = errno;
 	close(sv[1]);
-	if (self >= 0)
-		close(self);
-	if (mid < 0) {
+	close(wp[1]);
+	if (h < 0) {
 		close(sv[0]);
+		close(wp[0]);
 		return ferr_set(err, e, "fork the squashfs helper");
 	}
-	int st = 0;
-	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
-		;
+	c->sqwatch = wp[0];
 	c->sqsock = sv[0];
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return ferr_set(err, 0, "fork the squashfs helper");
 	return 0;
 }
 
@@ -188,18 +207,6 @@ static int mount_fuse(struct ctx *c, struct ferr *err)
 		ferr_setc(err, FERR_UNSUPPORTED, e, "image %s: the kernel refuses a FUSE mount in a user namespace", c->file);
 		return ferr_hint(err, "Linux >= 4.18 allows it; or " WAY_OUT, c->file);
 	}
-	/* The helper's word: "" once the squashfs opened, else why not. Read
-	 * before the descriptor goes: a helper that exits with it unread
-	 * would turn its message into ECONNRESET here. */
-	char msg[256];
-	ssize_t n;
-	while ((n = recv(c->sqsock, msg, sizeof msg - 1, 0)) < 0 && errno == EINTR)
-		;
-	if (n <= 0)
-		return ferr_set(err, n < 0 ? errno : 0, "image %s: the squashfs helper ended before serving it", c->file);
-	msg[n] = '\0';
-	if (msg[0])
-		return ferr_setc(err, FERR_INVALID, 0, "image %s: %s", c->file, msg);
 	if (send_fd(c->sqsock, fuse) < 0)
 		return ferr_set(err, errno, "image %s: pass /dev/fuse to the squashfs helper", c->file);
 	close(c->sqsock);
@@ -207,9 +214,37 @@ static int mount_fuse(struct ctx *c, struct ferr *err)
 	return 0;
 }
 
+/* If the helper dies while the command runs, the command must not live on
+ * with its files gone (every read ENOTCONN): the read end of a pipe whose
+ * only write end the helper holds stays open in the command, set to raise
+ * SIGKILL at its owner, the command, when that end closes (F_SETSIG with
+ * O_ASYNC; fcntl(2)). The kernel does it: no watcher process. It sits
+ * high (fd >= 512), out of the way of a script's `exec 3>FILE`; a
+ * program that closes every descriptor gives the protection up. */
+static int arm_watch(struct ctx *c, struct ferr *err)
+{
+	int fd = fcntl(c->sqwatch, F_DUPFD, 512);
+	if (fd < 0)
+		fd = fcntl(c->sqwatch, F_DUPFD, 3);
+	if (fd < 0)
+		return ferr_set(err, errno, "image %s: the helper's pipe", c->file);
+	close(c->sqwatch);
+	c->sqwatch = fd; /* not close-on-exec: the command keeps it */
+	if (fcntl(fd, F_SETOWN, getpid()) < 0 || fcntl(fd, F_SETSIG, SIGKILL) < 0 ||
+	    fcntl(fd, F_SETFL, O_ASYNC | O_NONBLOCK) < 0)
+		return ferr_set(err, errno, "image %s: arm the helper's pipe", c->file);
+	/* Died already (before the arming)? Then nothing would fire. */
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+		return ferr_set(err, 0, "image %s: the squashfs helper ended", c->file);
+	c->sqwatch = -1; /* stays open into the command */
+	return 0;
+}
+
 int squash_enter(struct ctx *c, unsigned in_uid, unsigned in_gid, struct ferr *err)
 {
-	if (userns_enter(0, c->uid, 0, c->gid, err) < 0 || mount_fuse(c, err) < 0)
+	if (userns_enter(0, c->uid, 0, c->gid, err) < 0 || mount_fuse(c, err) < 0 ||
+	    userns_enter(in_uid, 0, in_gid, 0, err) < 0)
 		return -1;
-	return userns_enter(in_uid, 0, in_gid, 0, err);
+	return arm_watch(c, err);
 }

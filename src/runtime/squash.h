@@ -14,8 +14,13 @@ struct sqlib_status {
 /* dlopen libsquashfuse_ll (and through it libfuse3); fills st. */
 int squash_lib_load(struct sqlib_status *st);
 
-/* The helper process: open the squashfs at offset in imgfd, say "" (ready)
- * or why not on sock, receive the mounted /dev/fuse descriptor on sock and
- * serve it until the kernel ends the connection. cmd_pidfd: the process
- * that becomes the command (killed if the helper dies first). Never returns. */
-void squash_helper_main(int sock, int imgfd, uint64_t offset, int cmd_pidfd) __attribute__((noreturn));
+/* In the container's process, before the helper is forked: load the
+ * libraries and open the squashfs at offset in imgfd (the helper inherits
+ * it). -1 with msg filled when it cannot be read. */
+int squash_open(int imgfd, uint64_t offset, char *msg, size_t size);
+/* The helper process: receive the mounted /dev/fuse descriptor on sock
+ * and serve the squashfs squash_open opened until the kernel ends the
+ * connection. Never returns. */
+void squash_helper_main(int sock, int watch_wr) __attribute__((noreturn));
+/* watch_wr: the write end of the pipe that kills the command when the
+ * helper dies (held open, never written; -1: none). */

@@ -13,8 +13,9 @@
  * place. It keeps no reference to the container's mount namespace, so when
  * the last process of the container ends, the namespace and its mount go,
  * the kernel aborts the connection and the session loop returns: nothing
- * is left. A watcher child kills the command if the helper itself is
- * killed, so a dead helper never leaves a container behind either. */
+ * is left. If the helper itself is killed, the kernel kills the command
+ * (squash.c arms a pipe whose write end only the helper holds), so a dead
+ * helper never leaves a container behind either. */
 
 /* libsquashfuse's headers set their own feature macros (config.h): first. */
 #pragma GCC diagnostic push
@@ -25,8 +26,9 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <float.h>
+#include <sys/stat.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,10 @@
 #include <unistd.h>
 
 #include "runtime/squash.h"
+
+/* Decompressed blocks kept (each up to the block size, 128 KiB by default). */
+#define SQUASH_DATA_BLOCKS 8
+#define SQUASH_FRAG_BLOCKS 8
 
 /* What the helper takes from the libraries, resolved with dlsym. */
 #define SQ_OPS(X)                                                                                             \
@@ -50,14 +56,26 @@
 	X(release, sqfs_ll_op_release)                                                                        \
 	X(read, sqfs_ll_op_read)                                                                              \
 	X(readlink, sqfs_ll_op_readlink)                                                                      \
-	X(listxattr, sqfs_ll_op_listxattr)                                                                    \
-	X(getxattr, sqfs_ll_op_getxattr)                                                                      \
 	X(forget, sqfs_ll_op_forget)                                                                          \
 	X(statfs, stfs_ll_op_statfs)
 
+/* Not in the installed headers (squashfuse's stat.h), exported by the library. */
+sqfs_err sqfs_stat(sqfs *fs, sqfs_inode *inode, struct stat *st);
+
 struct sqlib {
 	__typeof__(sqfs_init) *init;
+	__typeof__(sqfs_ll_iget) *ll_iget;
+	__typeof__(sqfs_dentry_init) *dentry_init;
+	__typeof__(sqfs_dentry_inode) *dentry_inode;
+	__typeof__(sqfs_dir_lookup) *dir_lookup;
+	__typeof__(sqfs_inode_get) *inode_get;
+	__typeof__(sqfs_stat) *stat;
+	__typeof__(fuse_reply_entry) *reply_entry;
+	__typeof__(fuse_reply_err) *reply_err;
+	__typeof__(sqfs_ll_op_open) *sq_open;
 	__typeof__(sqfs_ll_init) *ll_init;
+	__typeof__(sqfs_cache_destroy) *cache_destroy;
+	__typeof__(sqfs_block_cache_init) *block_cache_init;
 	__typeof__(fuse_session_new) *session_new;
 	__typeof__(fuse_session_mount) *session_mount;
 	__typeof__(fuse_session_loop) *session_loop;
@@ -77,11 +95,67 @@ static int sym(void *h, const char *name, void *out, char *msg, size_t size)
 
 /* libsquashfuse_ll.so.0 holds libsquashfuse's reader too and needs
  * libfuse3.so.3: one dlopen, symbols looked up through its handle. */
+static struct sqlib lib;
+
+/* libsquashfuse's lookup, but a name that is not there is answered with
+ * a negative entry (ino 0) that the kernel may keep for ever, as it keeps
+ * the positive ones: the image never changes. Python's imports, a
+ * shell's PATH search, the dynamic loader's library search try many
+ * names that do not exist, and each would otherwise be a round trip to
+ * this process (and, under the overlay, one more per layer check). */
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	sqfs_ll_i lli;
+	if (lib.ll_iget(req, &lli, parent)) /* it replied */
+		return;
+	if (!S_ISDIR(lli.inode.base.mode)) {
+		lib.reply_err(req, ENOTDIR);
+		return;
+	}
+	sqfs_name namebuf;
+	sqfs_dir_entry entry;
+	bool found = false;
+	lib.dentry_init(&entry, namebuf);
+	if (lib.dir_lookup(&lli.ll->fs, &lli.inode, name, strlen(name), &entry, &found) != SQFS_OK) {
+		lib.reply_err(req, EIO);
+		return;
+	}
+	struct fuse_entry_param fe;
+	memset(&fe, 0, sizeof fe);
+	fe.attr_timeout = fe.entry_timeout = DBL_MAX;
+	if (!found) {
+		lib.reply_entry(req, &fe);
+		return;
+	}
+	sqfs_inode inode;
+	if (lib.inode_get(&lli.ll->fs, &inode, lib.dentry_inode(&entry)) != SQFS_OK) {
+		lib.reply_err(req, ENOENT);
+		return;
+	}
+	if (lib.stat(&lli.ll->fs, &inode, &fe.attr) != SQFS_OK) {
+		lib.reply_err(req, EIO);
+		return;
+	}
+	fe.ino = lli.ll->ino_register(lli.ll, &entry);
+	fe.attr.st_ino = fe.ino;
+	lib.reply_entry(req, &fe);
+}
+
+/* The image never changes: what the kernel has cached of a file stays
+ * valid when it is opened again (FOPEN_KEEP_CACHE). */
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fi->keep_cache = 1;
+	lib.sq_open(req, ino, fi);
+}
+
 int squash_lib_load(struct sqlib_status *st)
 {
-	static struct sqlib lib;
 	st->msg[0] = '\0';
-	void *h = dlopen(SQUASH_LIB, RTLD_NOW | RTLD_LOCAL);
+	/* Lazy: of the libraries' thousand-odd symbols the helper calls a
+	 * few dozen; binding them all first is start-up time the container
+	 * waits for. */
+	void *h = dlopen(SQUASH_LIB, RTLD_LAZY | RTLD_LOCAL);
 	if (!h) {
 		snprintf(st->msg, sizeof st->msg, "cannot load %s", dlerror());
 		return -1;
@@ -89,15 +163,33 @@ int squash_lib_load(struct sqlib_status *st)
 	char *m = st->msg;
 	size_t n = sizeof st->msg;
 	if (sym(h, "sqfs_init", &lib.init, m, n) < 0 || sym(h, "sqfs_ll_init", &lib.ll_init, m, n) < 0 ||
+	    sym(h, "sqfs_cache_destroy", &lib.cache_destroy, m, n) < 0 ||
+	    sym(h, "sqfs_block_cache_init", &lib.block_cache_init, m, n) < 0 ||
 	    sym(h, "fuse_session_new", &lib.session_new, m, n) < 0 ||
 	    sym(h, "fuse_session_mount", &lib.session_mount, m, n) < 0 ||
-	    sym(h, "fuse_session_loop", &lib.session_loop, m, n) < 0)
+	    sym(h, "fuse_session_loop", &lib.session_loop, m, n) < 0 || sym(h, "sqfs_ll_iget", &lib.ll_iget, m, n) < 0 ||
+	    sym(h, "sqfs_dentry_init", &lib.dentry_init, m, n) < 0 ||
+	    sym(h, "sqfs_dentry_inode", &lib.dentry_inode, m, n) < 0 ||
+	    sym(h, "sqfs_dir_lookup", &lib.dir_lookup, m, n) < 0 || sym(h, "sqfs_inode_get", &lib.inode_get, m, n) < 0 ||
+	    sym(h, "sqfs_stat", &lib.stat, m, n) < 0 || sym(h, "fuse_reply_entry", &lib.reply_entry, m, n) < 0 ||
+	    sym(h, "fuse_reply_err", &lib.reply_err, m, n) < 0)
 		return -1;
 #define SQ_RESOLVE(field, name)                                                                               \
 	if (sym(h, #name, &lib.ops.field, m, n) < 0)                                                          \
 		return -1;
 	SQ_OPS(SQ_RESOLVE)
 #undef SQ_RESOLVE
+	lib.ops.lookup = op_lookup;
+	lib.sq_open = lib.ops.open;
+	lib.ops.open = op_open;
+	/* No getxattr, no listxattr: the kernel then remembers that there are
+	 * none (ENOSYS) and answers the overlay's checks for user.overlay.*
+	 * (several on every lookup) itself, instead of asking this process
+	 * each time: a python start made 200 such round trips. What the image's
+	 * extended attributes could carry is moot in the container anyway:
+	 * file capabilities need a suid mount, SELinux labels a policy. */
+	lib.ops.getxattr = NULL;
+	lib.ops.listxattr = NULL;
 	st->lib = &lib;
 	return 0;
 }
@@ -136,86 +228,75 @@ static int recv_fd(int sock)
 	return fd;
 }
 
-/* The watcher: while the command lives, a helper that dies (SIGKILL, a
- * crash) takes the container with it instead of leaving a command whose
- * files have vanished. It waits for EOF on a pipe whose write end only
- * the helper holds, or for the command's end (its pidfd). */
-static void watch(int pipe_rd, int cmd_pidfd)
-{
-	struct pollfd p[2] = {{.fd = cmd_pidfd, .events = POLLIN}, {.fd = pipe_rd, .events = POLLIN}};
-	for (;;) {
-		int r = poll(p, 2, -1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 || p[0].revents)
-			_exit(0); /* the command ended: nothing to do */
-		if (p[1].revents) {
-			/* Not a pid: a pidfd cannot reach a recycled pid. */
-			syscall(SYS_pidfd_send_signal, cmd_pidfd, SIGKILL, NULL, 0);
-			_exit(0);
-		}
-	}
-}
-
-void squash_helper_main(int sock, int imgfd, uint64_t offset, int cmd_pidfd)
+/* Its own session: the terminal's ^C, ^Z and hangup are the command's; a
+ * SIGTERM to the whole job (scancel) leaves the files readable while the
+ * command shuts down. stdin, stdout and stderr go to /dev/null: a pipe the
+ * command writes to sees its EOF when the command ends. */
+static void detach(const char *name)
 {
 	static const int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2};
-	/* Its own session: the terminal's ^C, ^Z and hangup are the command's;
-	 * a SIGTERM to the whole job (scancel) leaves the files readable
-	 * while the command shuts down. The helper ends with the mount. */
 	setsid();
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)
 		signal(ignored[i], SIG_IGN);
-	prctl(PR_SET_NAME, "ferry-sqfs", 0, 0, 0);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0)
 		for (int i = 0; i < 3; i++)
 			dup2(null, i);
+	if (null > 2)
+		close(null);
+}
 
+static sqfs_ll ll; /* the open squashfs; the helper inherits it */
+
+int squash_open(int imgfd, uint64_t offset, char *msg, size_t size)
+{
 	struct sqlib_status st = {0};
-	static sqfs_ll ll; /* lives as long as the process */
-	if (squash_lib_load(&st) == 0) {
-		const struct sqlib *lib = st.lib;
-		sqfs_err e = lib->init(&ll.fs, imgfd, (size_t)offset);
-		if (e == SQFS_OK)
-			e = lib->ll_init(&ll);
-		if (e != SQFS_OK)
-			snprintf(st.msg, sizeof st.msg, "%s", sqfs_strerror(e));
+	if (squash_lib_load(&st) < 0) {
+		snprintf(msg, size, "%s", st.msg);
+		return -1;
 	}
-	/* "" for ready, else why not; the container side reads it once the
-	 * mount is in place. */
-	if (send(sock, st.msg, strlen(st.msg) + 1, MSG_NOSIGNAL) < 0 || st.msg[0])
-		_exit(1);
+	sqfs_err e = lib.init(&ll.fs, imgfd, (size_t)offset);
+	/* libsquashfuse keeps 1 data block and 3 fragment blocks
+	 * decompressed: a program's pages, faulted in 4 KiB and 128 KiB
+	 * reads that straddle blocks, would decompress each block again and
+	 * again, and python's imports spread over many fragments. */
+	if (e == SQFS_OK) {
+		lib.cache_destroy(&ll.fs.data_cache);
+		lib.cache_destroy(&ll.fs.frag_cache);
+		e = lib.block_cache_init(&ll.fs.data_cache, SQUASH_DATA_BLOCKS);
+		if (e == SQFS_OK)
+			e = lib.block_cache_init(&ll.fs.frag_cache, SQUASH_FRAG_BLOCKS);
+	}
+	if (e == SQFS_OK)
+		e = lib.ll_init(&ll);
+	if (e != SQFS_OK) {
+		snprintf(msg, size, "%s", sqfs_strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+void squash_helper_main(int sock, int watch_wr)
+{
+	detach("ferry-sqfs");
 	int fuse_fd = recv_fd(sock);
 	close(sock);
 	if (fuse_fd < 0)
 		_exit(0); /* the container side gave up before mounting */
 
-	int wp[2];
-	if (pipe2(wp, O_CLOEXEC) == 0) {
-		pid_t w = fork();
-		if (w == 0) {
-			close(wp[1]);
-			close(fuse_fd);
-			prctl(PR_SET_NAME, "ferry-sqfs-watch", 0, 0, 0);
-			watch(wp[0], cmd_pidfd);
-		}
-		close(wp[0]); /* wp[1] stays open until this process ends */
-	}
-	close(cmd_pidfd);
-
-	const struct sqlib *lib = st.lib;
 	char *argv[] = {"ferry-sqfs", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
-	struct fuse_session *se = lib->session_new(&args, &lib->ops, sizeof lib->ops, &ll);
+	struct fuse_session *se = lib.session_new(&args, &lib.ops, sizeof lib.ops, &ll);
 	char dev[32];
 	snprintf(dev, sizeof dev, "/dev/fd/%d", fuse_fd); /* libfuse: already mounted, serve this fd */
-	if (!se || lib->session_mount(se, dev) != 0)
+	if (!se || lib.session_mount(se, dev) != 0)
 		_exit(1);
-	lib->session_loop(se);
+	(void)watch_wr; /* held, never written: its close tells the command (squash.c) */
+	lib.session_loop(se);
 	/* The kernel ended the connection: the mount is gone. No clean-up that
 	 * could touch a mount point: _exit. */
 	_exit(0);

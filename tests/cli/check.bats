@@ -9,7 +9,7 @@ setup() {
 
 @test "check: names every probe; a failed one comes with a fix" {
 	run "$FERRY" check
-	for name in "not setuid" "user namespaces" "overlay in a user namespace" "FUSE" "openat2" "store writable"; do
+	for name in "not setuid" "user namespaces" "overlay in a user namespace" "squashfs mounts" "openat2" "store writable"; do
 		[[ "$output" == *" $name: "* ]] || die "no line for $name"
 	done
 	# Every line that is not ok is followed by a fix.
