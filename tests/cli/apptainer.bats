@@ -315,3 +315,32 @@ s = Singularity(); s.check(); print(s.version)'
 	run -255 singularity exec no-such.sif true
 	one_line
 }
+
+@test "hostile input: odd names and values are one line and 255, nothing written" {
+	local long
+	long=$(printf 'x%.0s' $(seq 300))
+	run -255 singularity exec "--$long" /tmp true
+	one_line
+	[ ${#output} -lt 300 ] || die "the message repeats the whole option: ${#output} bytes"
+	run -255 singularity pull --name no/such/dir/x.sif "docker://$TLS_REGISTRY/tools/busybox:1.0"
+	one_line
+	mkdir adir
+	run -255 singularity pull --force --name adir "docker://$TLS_REGISTRY/tools/busybox:1.0"
+	one_line
+	[ -d adir ]
+	touch afile
+	make_busybox_rootfs "$BATS_TEST_TMPDIR/sb"
+	run -255 singularity exec --contain -W afile "$BATS_TEST_TMPDIR/sb" true
+	one_line
+	[[ $output == *"--workdir afile"* ]]
+	run -255 singularity exec --mount "type=bind,source=/a:b,destination=/c" "$BATS_TEST_TMPDIR/sb" true
+	one_line
+	run -255 singularity exec --env-file /nonexistent "$BATS_TEST_TMPDIR/sb" true
+	one_line
+	run -255 singularity exec "docker://" true
+	one_line
+	run -255 singularity cache frobnicate
+	one_line
+	run -255 singularity inspect
+	one_line
+}
