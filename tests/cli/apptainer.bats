@@ -344,3 +344,19 @@ s = Singularity(); s.check(); print(s.version)'
 	run -255 singularity inspect
 	one_line
 }
+
+@test "bosh exec launch's command shapes (reference/boutiques.md 4.4), with VIP's --overlay DIR" {
+	# bosh's image name and pull: NAME.simg.tmp, then renamed
+	local name=tools-busybox-1.0.simg
+	run -0 singularity pull --name "$name.tmp" "docker://$TLS_REGISTRY/tools/busybox:1.0"
+	mv "$name.tmp" "$name"
+	mkdir -p in out overlay
+	echo data >in/f.txt
+	printf '#!/bin/sh -l\ncat %s/in/f.txt > %s/out/r.txt; echo "$ENVAR" >> %s/out/r.txt; touch /opt/scratch-file\n' \
+		"$PWD" "$PWD" "$PWD" >"temp-1-2.localExec.boshjob.sh"
+	chmod 755 temp-1-2.localExec.boshjob.sh
+	run -0 env SINGULARITYENV_ENVAR='theValue' singularity exec --cleanenv -B "$PWD:$PWD" -B "$PWD/in:$PWD/in" \
+		-W "$PWD" --overlay "$PWD/overlay" "$(realpath "$name")" "$PWD/temp-1-2.localExec.boshjob.sh"
+	[ "$(cat out/r.txt)" = "$(printf 'data\ntheValue')" ]
+	[ -n "$(find overlay -name scratch-file)" ]
+}
