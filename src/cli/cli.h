@@ -62,5 +62,8 @@ extern const struct cli_command cmd_export, cmd_import; /* cmd_export.c */
 /* `ferry inspect FILE` (cmd_export.c): is arg a file, and show it. */
 bool cli_inspect_is_file(const char *arg);
 int cli_inspect_file(const char *file, bool json);
+/* ferry as apptainer/singularity (cmd_apptainer.c, doc/apptainer.md). */
+extern const struct cli_command cmd_apptainer;
+int cli_apptainer_main(int argc, char **argv);
 /* A shim (ferry run under another name, cmd_wrap.c). */
 int cli_shim_main(int argc, char **argv);
