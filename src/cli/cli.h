@@ -57,5 +57,6 @@ extern const struct cli_command cmd_run, cmd_exec, cmd_shell, cmd_check;
 extern const struct cli_command cmd_app;
 extern const struct cli_command cmd_wrap, cmd_catalog;
 extern const struct cli_command cmd_deploy;
+extern const struct cli_command cmd_serve;
 /* A shim (ferry run under another name, cmd_wrap.c). */
 int cli_shim_main(int argc, char **argv);
