@@ -127,6 +127,7 @@ struct app_launch_opts {
 	bool skip_data_collection;
 	const json_t *provenance;    /* --provenance object, or NULL */
 	bool quiet;                  /* no summary */
+	const char *record_dir;      /* where the provenance record goes (NULL: app_data_dir()) */
 };
 
 struct app_result {
@@ -194,6 +195,11 @@ void app_result_free(struct app_result *res);
 /* Fetch the descriptor's image into the store (bosh's `exec prepare`).
  * *location describes where it came from. */
 int app_pull_image(const json_t *desc, bool insecure, char **location, struct ferr *err);
+
+/* The descriptor's image in the store: found there (or in FERRY_STORE_PATH)
+ * without contacting its registry, else pulled once (`ferry batch` stages
+ * it so before its tasks run with no_pull). *digest: its manifest digest. */
+int app_stage_image(const json_t *desc, bool insecure, char **digest, char **location, struct ferr *err);
 
 /* Where provenance records go: $HOME/.cache/boutiques/data (bosh's). */
 char *app_data_dir(void);

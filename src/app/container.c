@@ -10,6 +10,7 @@
 
 #include "app/internal.h"
 #include "base/cleanup.h"
+#include "base/json.h"
 #include "base/libcrypto.h"
 #include "base/sha256.h"
 #include "image/image.h"
@@ -85,6 +86,27 @@ int app_container_pull(const char *type, const char *image, const char *index, b
 		return -1;
 	struct image_info *info = NULL;
 	int r = find_or_pull(st, ref, false, insecure, true, &info, location, err);
+	if (r == 0 && info) {
+		*digest = xstrdup(info->manifest_digest);
+		image_info_free(info);
+	}
+	store_close(st);
+	return r;
+}
+
+int app_stage_image(const json_t *desc, bool insecure, char **digest, char **location, struct ferr *err)
+{
+	const json_t *ci = json_object_get(desc, "container-image");
+	*digest = NULL;
+	*location = NULL;
+	if (!ci)
+		return ferr_setc(err, FERR_INVALID, 0, "the descriptor names no container-image");
+	_cleanup_free_ char *ref = app_image_ref(json_get_str(ci, "image") ?: "", json_get_str(ci, "index"));
+	struct store *st = NULL;
+	if (store_open(&st, err) < 0)
+		return -1;
+	struct image_info *info = NULL;
+	int r = find_or_pull(st, ref, false, insecure, false, &info, location, err);
 	if (r == 0 && info) {
 		*digest = xstrdup(info->manifest_digest);
 		image_info_free(info);

@@ -249,7 +249,7 @@ int record_write(const struct app_plan *plan, struct app_result *res, struct fer
 				"provenance record: cannot encode (invalid UTF-8 in the tool's output?)");
 	_cleanup_free_ char *name = dashed_name(desc);
 	_cleanup_free_ char *fname = xasprintf("%s_%s.json", name, stamp);
-	char *path = path_join(dir, fname);
+	char *path = path_join(opts->record_dir ? opts->record_dir : dir, fname);
 	char *text = app_json_dumps(rec, JSON_INDENT(4) | JSON_ENSURE_ASCII); /* big integers as numbers */
 	int r = text ? fs_write_atomic(path, text, strlen(text), 0644, err)
 		     : ferr_set(err, 0, "encode record");

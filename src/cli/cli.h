@@ -58,5 +58,6 @@ extern const struct cli_command cmd_app;
 extern const struct cli_command cmd_wrap, cmd_catalog;
 extern const struct cli_command cmd_deploy;
 extern const struct cli_command cmd_serve;
+extern const struct cli_command cmd_batch;
 /* A shim (ferry run under another name, cmd_wrap.c). */
 int cli_shim_main(int argc, char **argv);

@@ -419,7 +419,7 @@ static int do_launch(const json_t *d, const char *desc_arg, const json_t *inv, s
 		}
 	}
 	struct app_launch_opts lo = {
-		desc_arg, o->binds, o->nbinds, o->no_container, o->no_pull, o->insecure, o->skip_data, prov, o->quiet,
+		desc_arg, o->binds, o->nbinds, o->no_container, o->no_pull, o->insecure, o->skip_data, prov, o->quiet, NULL,
 	};
 	{
 		_cleanup_json_ json_t *full = app_invocation_with_defaults(d, inv);

@@ -30,6 +30,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_wrap, &cmd_catalog,
 	&cmd_deploy,
 	&cmd_serve,
+	&cmd_batch,
 	&cmd_help, &cmd_version,
 };
 

@@ -1,0 +1,50 @@
+/* Internal to src/batch: the journal (journal.c), the local pool (local.c),
+ * Slurm (slurm.c), the task itself (task.c). */
+#pragma once
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "batch/batch.h"
+
+struct batch_run {
+	char *dir;            /* absolute */
+	sqlite3 *db;
+	const char *mode;     /* "wal" | "delete" */
+	json_t *desc;
+	char *desc_arg;
+	json_t *opts;         /* the options, as stored in meta */
+	long ntasks;
+	enum batch_backend backend;
+	int driver_lock;      /* fd holding RUN/driver.lock while we drive, else -1 */
+};
+
+/* journal.c */
+int journal_create(const char *path, const char *mode, sqlite3 **db, struct ferr *err);
+int journal_open(const char *path, sqlite3 **db, const char **mode, struct ferr *err);
+int journal_exec(sqlite3 *db, const char *sql, struct ferr *err);
+int journal_meta_set(sqlite3 *db, const char *key, const char *value, struct ferr *err);
+char *journal_meta_get(sqlite3 *db, const char *key); /* malloc'd or NULL */
+int journal_set_state(sqlite3 *db, long id, enum batch_state st, const char *reason, struct ferr *err);
+/* 0 ok, <0 on error: "delete" for the network file systems (NFS, SMB,
+ * Lustre, GPFS, ...), where WAL's shared memory does not work; else "wal" */
+const char *journal_mode_for(const char *dir);
+bool journal_fs_is_network(int64_t magic);
+int journal_err(sqlite3 *db, struct ferr *err, const char *what);
+double batch_now(void);
+
+/* task.c */
+int task_lock(const struct batch_run *r, long index, bool wait); /* fd or -1 (held by another) */
+bool task_locked(const struct batch_run *r, long index);
+
+/* local.c / slurm.c */
+int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct ferr *err);
+int slurm_drive(struct batch_run *r, const struct batch_drive_opts *d, struct ferr *err);
+int slurm_cancel(struct batch_run *r, struct ferr *err);
+int slurm_refresh(struct batch_run *r, bool force, struct ferr *err);
+/* Before a Slurm run: Slurm answers, and the store and RUN are on file
+ * systems the nodes share. */
+int slurm_check(struct batch_run *r, struct ferr *err);
+
+/* run.c */
+void batch_emit_progress(struct batch_run *r, const struct batch_drive_opts *d, bool force);

@@ -1,0 +1,286 @@
+/* The local backend: -j N worker processes, each a fork of the driver (no
+ * exec: the descriptor is parsed once, and a task costs a fork, a journal
+ * connection and the launch itself). A worker runs in its own process
+ * group, so that Ctrl-C reaches the driver only, which then stops every
+ * worker's group and records its task cancelled; a worker outlives a
+ * driver killed with SIGKILL, finishes its task and records it, and the
+ * next driver (`resume`) waits for it through its task lock.
+ *
+ * Memory and open files: the pending tasks are read from the journal 256
+ * at a time, and the driver holds one pidfd per running worker. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/str.h"
+#include "batch/internal.h"
+
+struct worker {
+	pid_t pid;
+	int pidfd;
+	long task;
+};
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static long ncores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? n : 1;
+}
+
+/* The next batch of pending task ids after `after`. */
+static size_t next_pending(struct batch_run *r, long after, long *ids, size_t max)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(r->db, "SELECT id FROM tasks WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?", -1,
+			       &s, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	size_t n = 0;
+	while (n < max && sqlite3_step(s) == SQLITE_ROW)
+		ids[n++] = (long)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+/* Before running: what an earlier driver left. Rows "running" or
+ * "queued" whose task lock is free lost their process: pending again;
+ * those whose lock is held still run (orphans, waited for). Failed and
+ * cancelled tasks are pending again (resume runs what has not succeeded). */
+static int reconcile(struct batch_run *r, long **orphans, size_t *norph, struct ferr *err)
+{
+	*orphans = NULL;
+	*norph = 0;
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(r->db, "SELECT id FROM tasks WHERE state IN ('running', 'queued')", -1, &s, NULL) !=
+	    SQLITE_OK)
+		return journal_err(r->db, err, "read");
+	size_t cap = 0, n = 0;
+	long *lost = NULL;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		long id = (long)sqlite3_column_int64(s, 0);
+		if (task_locked(r, id)) {
+			*orphans = xrealloc(*orphans, (*norph + 1) * sizeof **orphans);
+			(*orphans)[(*norph)++] = id;
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			lost = xrealloc(lost, cap * sizeof *lost);
+		}
+		lost[n++] = id;
+	}
+	sqlite3_finalize(s);
+	int rc = journal_exec(r->db, "BEGIN", err);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = journal_set_state(r->db, lost[i], BATCH_PENDING, NULL, err);
+	free(lost);
+	if (rc == 0)
+		rc = journal_exec(r->db,
+				  "UPDATE tasks SET state = 'pending' WHERE state IN ('failed', 'cancelled');"
+				  "COMMIT",
+				  err);
+	return rc;
+}
+
+/* In the worker: a journal connection of its own (one made before fork()
+ * must not be used in the child), default signals, then the task. */
+static void worker_main(struct batch_run *r, long task)
+{
+	setpgid(0, 0);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	struct ferr e = FERR_INIT;
+	char db[4096];
+	snprintf(db, sizeof db, "%s/batch.db", r->dir);
+	const char *mode;
+	r->db = NULL; /* the parent's stays open, unused */
+	r->driver_lock = -1;
+	if (journal_open(db, &r->db, &mode, &e) < 0 || batch_run_task(r, task, &e) < 0) {
+		fprintf(stderr, "ferry: batch: task %ld: %s\n", task, e.msg);
+		_exit(1);
+	}
+	_exit(0);
+}
+
+/* A worker ended: if it did not record its task's end (killed, crashed),
+ * the driver does. */
+static void reap(struct batch_run *r, struct worker *w, bool stopping)
+{
+	int status = 0;
+	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	close(w->pidfd);
+	struct batch_task t;
+	struct ferr e = FERR_INIT;
+	if (batch_task_get(r, w->task, &t, &e) < 0)
+		return;
+	if (t.state == BATCH_RUNNING || t.state == BATCH_PENDING) {
+		char why[128];
+		if (stopping)
+			snprintf(why, sizeof why, "cancelled (the driver was stopped)");
+		else if (WIFSIGNALED(status))
+			snprintf(why, sizeof why, "the worker was killed by signal %d", WTERMSIG(status));
+		else
+			snprintf(why, sizeof why, "the worker exited %d without recording the task's end (see %s/tasks/%ld/stderr)",
+				 WEXITSTATUS(status), r->dir, w->task);
+		journal_set_state(r->db, w->task, stopping ? BATCH_CANCELLED : BATCH_FAILED, why, &e);
+	}
+	batch_task_clear(&t);
+}
+
+static void stop_all(struct batch_run *r, struct worker *w, size_t nw)
+{
+	for (size_t i = 0; i < nw; i++)
+		kill(-w[i].pid, SIGTERM);
+	/* a grace period, then SIGKILL */
+	for (int tick = 0; tick < 50; tick++) {
+		bool any = false;
+		for (size_t i = 0; i < nw; i++)
+			if (kill(w[i].pid, 0) == 0) {
+				int st;
+				if (waitpid(w[i].pid, &st, WNOHANG) == 0)
+					any = true;
+			}
+		if (!any)
+			break;
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	for (size_t i = 0; i < nw; i++)
+		kill(-w[i].pid, SIGKILL);
+	for (size_t i = 0; i < nw; i++)
+		reap(r, &w[i], true);
+}
+
+int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct ferr *err)
+{
+	long *orph = NULL;
+	size_t norph = 0;
+	if (reconcile(r, &orph, &norph, err) < 0)
+		return -1;
+	long jobs = (long)json_integer_value(json_object_get(r->opts, "jobs"));
+	if (jobs <= 0)
+		jobs = ncores();
+	struct worker *w = xcalloc((size_t)jobs, sizeof *w);
+	struct pollfd *pf = xcalloc((size_t)jobs, sizeof *pf);
+	size_t nw = 0;
+	long ids[256], cursor = -1;
+	size_t nids = 0, at = 0;
+	bool exhausted = false;
+	int rc = 0;
+	batch_emit_progress(r, d, true);
+	for (;;) {
+		if (d->stop && *d->stop) {
+			stop_all(r, w, nw);
+			nw = 0;
+			break;
+		}
+		/* fill the pool */
+		while ((long)nw < jobs && !exhausted) {
+			if (at == nids) {
+				nids = next_pending(r, cursor, ids, 256);
+				at = 0;
+				if (!nids) {
+					exhausted = true;
+					break;
+				}
+			}
+			long task = ids[at++];
+			cursor = task;
+			fflush(stdout);
+			fflush(stderr);
+			pid_t pid = fork();
+			if (pid < 0) {
+				rc = ferr_set(err, errno, "fork");
+				break;
+			}
+			if (pid == 0)
+				worker_main(r, task);
+			setpgid(pid, pid); /* as the worker does: no race with kill(-pid) */
+			int fd = pidfd_open_(pid);
+			if (fd < 0) {
+				rc = ferr_set(err, errno, "pidfd_open");
+				kill(pid, SIGKILL);
+				waitpid(pid, NULL, 0);
+				break;
+			}
+			w[nw++] = (struct worker){ pid, fd, task };
+		}
+		if (rc < 0) {
+			stop_all(r, w, nw);
+			nw = 0;
+			break;
+		}
+		if (!nw) {
+			/* orphans of a killed driver: wait for their locks */
+			bool waiting = false;
+			for (size_t i = 0; i < norph; i++)
+				if (orph[i] >= 0 && task_locked(r, orph[i]))
+					waiting = true;
+				else if (orph[i] >= 0) {
+					struct batch_task t;
+					struct ferr e = FERR_INIT;
+					if (batch_task_get(r, orph[i], &t, &e) == 0 &&
+					    (t.state == BATCH_RUNNING || t.state == BATCH_QUEUED)) {
+						journal_set_state(r->db, orph[i], BATCH_PENDING, NULL, &e);
+						exhausted = false;
+						cursor = -1;
+						nids = at = 0;
+					}
+					batch_task_clear(&t);
+					orph[i] = -1;
+				}
+			if (!waiting && exhausted)
+				break;
+			if (waiting && exhausted) {
+				struct timespec ts = { 0, 200 * 1000 * 1000 };
+				nanosleep(&ts, NULL);
+			}
+			continue;
+		}
+		for (size_t i = 0; i < nw; i++)
+			pf[i] = (struct pollfd){ w[i].pidfd, POLLIN, 0 };
+		int n = poll(pf, nw, 500);
+		if (n < 0 && errno != EINTR) {
+			rc = ferr_set(err, errno, "poll");
+			stop_all(r, w, nw);
+			nw = 0;
+			break;
+		}
+		bool changed = false;
+		for (size_t i = 0; n > 0 && i < nw;) {
+			if (pf[i].revents) {
+				reap(r, &w[i], false);
+				w[i] = w[nw - 1];
+				pf[i] = pf[nw - 1];
+				nw--;
+				changed = true;
+			} else
+				i++;
+		}
+		if (changed)
+			batch_emit_progress(r, d, false);
+	}
+	batch_emit_progress(r, d, true);
+	free(orph);
+	free(w);
+	free(pf);
+	return rc;
+}

@@ -1,0 +1,255 @@
+/* One task: the same launch as `ferry app launch` (app_launch_plan, run,
+ * record), in RUN/tasks/<n>/, with the image already staged (no pull), its
+ * stdout and stderr in files there, and its provenance record beside them.
+ * While it runs, the process holds RUN/tasks/<n>/.lock (flock): a driver
+ * that finds a row "running" with the lock free knows its process is gone,
+ * and one that finds the lock held knows it still runs (its driver was
+ * killed, the task was not) and waits for it instead of starting it twice. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "base/json.h"
+#include "base/path.h"
+#include "base/str.h"
+#include "batch/internal.h"
+
+int task_lock(const struct batch_run *r, long index, bool wait)
+{
+	char p[4096];
+	snprintf(p, sizeof p, "%s/tasks/%ld/.lock", r->dir, index);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+bool task_locked(const struct batch_run *r, long index)
+{
+	char p[4096];
+	snprintf(p, sizeof p, "%s/tasks/%ld/.lock", r->dir, index);
+	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	return flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+}
+
+static int mark_running(struct batch_run *r, long index, struct ferr *err)
+{
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(r->db,
+			       "UPDATE tasks SET state = 'running', attempt = attempt + 1, start = ?, end = NULL, "
+			       "exit_code = NULL, host = ?, pid = ?, reason = NULL, outputs = NULL WHERE id = ?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return journal_err(r->db, err, "update");
+	sqlite3_bind_double(s, 1, batch_now());
+	sqlite3_bind_text(s, 2, host, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, getpid());
+	sqlite3_bind_int64(s, 4, index);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : journal_err(r->db, err, "update");
+}
+
+static int mark_end(struct batch_run *r, long index, enum batch_state st, int code, const char *reason,
+		    const json_t *outputs, struct ferr *err)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(r->db, "UPDATE tasks SET state = ?, exit_code = ?, end = ?, reason = ?, outputs = ? "
+				      "WHERE id = ?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return journal_err(r->db, err, "update");
+	_cleanup_free_ char *out = outputs ? json_dumps(outputs, JSON_COMPACT) : NULL;
+	sqlite3_bind_text(s, 1, batch_state_name(st), -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, code);
+	sqlite3_bind_double(s, 3, batch_now());
+	if (reason)
+		sqlite3_bind_text(s, 4, reason, -1, SQLITE_STATIC);
+	if (out)
+		sqlite3_bind_text(s, 5, out, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, index);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : journal_err(r->db, err, "update");
+}
+
+static bool no_retry(const json_t *opts, int code)
+{
+	const json_t *nr = json_object_get(opts, "no-retry-codes");
+	for (size_t i = 0; i < json_array_size(nr); i++)
+		if (json_integer_value(json_array_get(nr, i)) == code)
+			return true;
+	return false;
+}
+
+/* Output paths as absolute paths (the tool ran in the task's directory). */
+static json_t *abs_outputs(const json_t *found, const char *dir)
+{
+	json_t *o = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)found, k, v) {
+		const char *p = json_string_value(v);
+		if (!p)
+			continue;
+		_cleanup_free_ char *j = p[0] == '/' ? xstrdup(p) : path_join(dir, p);
+		json_object_set_new(o, k, json_string(j));
+	}
+	return o;
+}
+
+/* One attempt, in dir (already the working directory, stdout and stderr
+ * already its files). *code: the tool's status, 125 when ferry failed. */
+static enum batch_state attempt(struct batch_run *r, long index, const json_t *inv, const char *dir, int *code,
+				char **reason, json_t **outputs)
+{
+	struct ferr e = FERR_INIT;
+	const json_t *o = r->opts;
+	const json_t *jb = json_object_get(o, "binds");
+	size_t nb = json_array_size(jb);
+	struct app_bind *binds = nb ? xcalloc(nb, sizeof *binds) : NULL;
+	for (size_t i = 0; i < nb; i++) {
+		const json_t *b = json_array_get(jb, i);
+		binds[i] = (struct app_bind){ (char *)json_get_str(b, "host"), (char *)json_get_str(b, "cont"),
+					      json_is_true(json_object_get(b, "ro")) };
+	}
+	_cleanup_json_ json_t *prov = json_pack("{s:{s:s,s:I}}", "ferry-batch", "run", r->dir, "task", (json_int_t)index);
+	struct app_launch_opts lo = { 0 };
+	lo.desc_arg = r->desc_arg;
+	lo.binds = binds;
+	lo.nbinds = nb;
+	lo.no_container = json_is_true(json_object_get(o, "no-container"));
+	lo.no_pull = true; /* staged once by the driver: tasks never contact a registry */
+	lo.insecure = json_is_true(json_object_get(o, "insecure"));
+	lo.provenance = prov;
+	lo.quiet = true;
+	lo.record_dir = dir;
+	struct app_plan pl;
+	struct app_result res;
+	memset(&res, 0, sizeof res);
+	enum batch_state st = BATCH_FAILED;
+	*code = 125;
+	if (app_launch_plan(r->desc, inv, &lo, &pl, &e) < 0) {
+		*reason = xstrdup(e.msg);
+		free(binds);
+		return st;
+	}
+	if (app_launch_run(&pl, &res, &e) < 0) {
+		*reason = xstrdup(e.msg);
+	} else {
+		struct ferr we = FERR_INIT;
+		if (app_launch_record(&pl, &res, &we) < 0)
+			fprintf(stderr, "ferry: %s\n", we.msg);
+		*code = res.exit_code;
+		*outputs = abs_outputs(res.found_map, dir);
+		if (res.exit_code != 0) {
+			*reason = xasprintf("exit code %d%s%s", res.exit_code, *res.error_message ? ": " : "",
+					    res.error_message);
+		} else if (json_array_size(res.missing)) {
+			*reason = xasprintf("required output missing: %s",
+					    json_string_value(json_array_get(res.missing, 0)));
+		} else
+			st = BATCH_SUCCEEDED;
+	}
+	app_result_free(&res);
+	app_plan_free(&pl);
+	free(binds);
+	return st;
+}
+
+static int redirect(const char *dir, const char *name, int target)
+{
+	char p[4096];
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	int r = dup2(fd, target);
+	close(fd);
+	return r < 0 ? -1 : 0;
+}
+
+int batch_run_task(struct batch_run *r, long index, struct ferr *err)
+{
+	if (index < 0 || index >= r->ntasks)
+		return ferr_setc(err, FERR_USAGE, 0, "run %s has no task %ld (tasks 0 to %ld)", r->dir, index,
+				 r->ntasks - 1);
+	_cleanup_free_ char *dir = batch_task_dir(r, index);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return ferr_set(err, errno, "task directory %s", dir);
+	_cleanup_close_ int lock = task_lock(r, index, false);
+	if (lock < 0)
+		return ferr_set(err, 0, "task %ld of %s is running already", index, r->dir);
+	struct batch_task t;
+	if (batch_task_get(r, index, &t, err) < 0)
+		return -1;
+	bool done = t.state == BATCH_SUCCEEDED;
+	batch_task_clear(&t);
+	if (done)
+		return 0; /* never twice */
+	_cleanup_json_ json_t *inv = batch_task_invocation(r, index, err);
+	if (!inv)
+		return -1;
+	_cleanup_free_ char *ipath = path_join(dir, "invocation.json");
+	if (!fs_exists(ipath) && json_write_atomic(ipath, inv, 2, err) < 0)
+		return -1;
+	int out = dup(1), errfd = dup(2);
+	_cleanup_close_ int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (out < 0 || errfd < 0 || chdir(dir) < 0) {
+		ferr_set(err, errno, "task directory %s", dir);
+		if (out >= 0)
+			close(out);
+		if (errfd >= 0)
+			close(errfd);
+		return -1;
+	}
+	long retries = (long)json_integer_value(json_object_get(r->opts, "retries"));
+	int rc = 0;
+	for (long a = 0;; a++) {
+		fflush(stdout);
+		fflush(stderr);
+		if (redirect(dir, "stdout", 1) < 0 || redirect(dir, "stderr", 2) < 0) {
+			rc = ferr_set(err, errno, "task %ld: output files in %s", index, dir);
+			break;
+		}
+		if (mark_running(r, index, err) < 0) {
+			rc = -1;
+			break;
+		}
+		int code = 125;
+		char *reason = NULL;
+		json_t *outputs = NULL;
+		enum batch_state st = attempt(r, index, inv, dir, &code, &reason, &outputs);
+		fflush(stdout);
+		fflush(stderr);
+		int m = mark_end(r, index, st, code, reason, outputs, err);
+		free(reason);
+		json_decref(outputs);
+		if (m < 0) {
+			rc = -1;
+			break;
+		}
+		if (st == BATCH_SUCCEEDED || a >= retries || no_retry(r->opts, code))
+			break;
+	}
+	dup2(out, 1);
+	dup2(errfd, 2);
+	close(out);
+	close(errfd);
+	if (cwd >= 0 && fchdir(cwd) < 0)
+		return ferr_set(err, errno, "back to the working directory");
+	return rc;
+}
