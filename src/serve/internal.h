@@ -57,8 +57,9 @@ struct pipelines {
 	struct pipeline *v;
 	size_t n;
 	char **warnings; /* descriptors left out, one line each */
+	bool host_tools;
 };
-int pipelines_load(struct pipelines *pl, const char *dir, const char *catalog, struct ferr *err);
+int pipelines_load(struct pipelines *pl, const char *dir, const char *catalog, bool host_tools, struct ferr *err);
 void pipelines_free(struct pipelines *pl);
 const struct pipeline *pipelines_find(const struct pipelines *pl, const char *id);
 bool pipelines_has_property(const struct pipelines *pl, const char *prop);

@@ -126,6 +126,14 @@ static void add_file(struct pipelines *pl, const char *path)
 		return;
 	}
 	app_problems_free(&probs);
+	if (!json_object_get(d, "container-image") && !pl->host_tools) {
+		/* a tool without an image would run on this host as the server's
+		 * user, with everything that user can reach */
+		warn(pl, "%s: left out: it names no container-image (--allow-host-tools serves it, run on this host)",
+		     path);
+		json_decref(d);
+		return;
+	}
 	/* VIP's identifiers: "<name>/<version>" */
 	const char *name = json_get_str(d, "name"), *ver = json_get_str(d, "tool-version");
 	_cleanup_free_ char *id = ver && *ver ? xasprintf("%s/%s", name, ver) : xstrdup(name);
@@ -191,9 +199,10 @@ static int load_catalog(struct pipelines *pl, const char *file, struct ferr *err
 	return 0;
 }
 
-int pipelines_load(struct pipelines *pl, const char *dir, const char *catalog, struct ferr *err)
+int pipelines_load(struct pipelines *pl, const char *dir, const char *catalog, bool host_tools, struct ferr *err)
 {
 	memset(pl, 0, sizeof *pl);
+	pl->host_tools = host_tools;
 	if (dir && load_dir(pl, dir, err) < 0)
 		return -1;
 	if (catalog && load_catalog(pl, catalog, err) < 0)

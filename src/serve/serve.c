@@ -63,7 +63,7 @@ int serve_run(const struct serve_opts *opts, volatile sig_atomic_t *stop, struct
 		goto out;
 	}
 	sqlite3_close(db);
-	if (pipelines_load(&s.pl, opts->pipelines, opts->catalog, err) < 0)
+	if (pipelines_load(&s.pl, opts->pipelines, opts->catalog, opts->allow_host_tools, err) < 0)
 		goto out;
 	for (char **w = s.pl.warnings; w && *w; w++)
 		fprintf(stderr, "ferry: serve: warning: %s\n", *w);

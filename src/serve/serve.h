@@ -27,6 +27,7 @@ struct serve_opts {
 	unsigned auth_burst;       /* failed /authenticate per address or name before 429 */
 	unsigned auth_period;      /* seconds for one more attempt to be allowed again */
 	bool quiet;                /* no request log on stderr */
+	bool allow_host_tools;     /* serve descriptors without container-image (they run on this host) */
 	/* Told where the server listens once it does (the port when 0 was asked). */
 	void (*on_listen)(void *arg, const char *url);
 	void *on_listen_arg;

@@ -1,0 +1,768 @@
+/* Executions: each one is a `ferry batch` run of one task, in
+ * STATE/runs/<id>/, driven by a detached `ferry batch resume` so that it
+ * outlives the server. A monitor thread follows the runs: it enforces
+ * timeouts, and when a run ends it moves the task's output files into the
+ * caller's tree (<results>/<id>/...) and records returnedFiles. The
+ * container sees the task's working directory and the File inputs it was
+ * given (the launch binds exactly those), never another tree or STATE. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "base/cleanup.h"
+#include "base/fs.h"
+#include "base/inroot.h"
+#include "base/json.h"
+#include "base/path.h"
+#include "batch/batch.h"
+#include "serve/internal.h"
+
+struct execs {
+	pthread_t mon;
+	bool running;
+	volatile int stop;
+};
+
+static const char *const terminal[] = { "Finished", "ExecutionFailed", "InitializationFailed", "Killed", "Unknown",
+					NULL };
+
+static bool is_terminal(const char *st)
+{
+	return strv_contains((char *const *)terminal, st);
+}
+
+static const char *status_of(enum batch_state s)
+{
+	switch (s) {
+	case BATCH_PENDING:
+	case BATCH_QUEUED: return "Ready";
+	case BATCH_RUNNING: return "Running";
+	case BATCH_SUCCEEDED: return "Finished";
+	case BATCH_FAILED: return "ExecutionFailed";
+	case BATCH_CANCELLED: return "Killed";
+	default: return "Unknown";
+	}
+}
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	return st;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	return t ? t : "";
+}
+
+/* ---- rows as CARMIN Executions ---- */
+
+#define EXEC_COLS "id, name, pipeline, inputs, status, timeout, submitted, started, ended, error_code, returned, study"
+
+static json_t *exec_json(sqlite3_stmt *st)
+{
+	json_error_t je;
+	json_t *inputs = json_loads(col(st, 3), 0, &je);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:s, s:I}", "identifier", col(st, 0), "name", col(st, 1),
+			      "pipelineIdentifier", col(st, 2), "inputValues", inputs ? inputs : json_object(),
+			      "status", col(st, 4), "timeout", (json_int_t)sqlite3_column_int64(st, 5));
+	json_object_set_new(j, "submissionDate", json_integer(sqlite3_column_int64(st, 6)));
+	if (sqlite3_column_int64(st, 7))
+		json_object_set_new(j, "startDate", json_integer(sqlite3_column_int64(st, 7)));
+	if (sqlite3_column_int64(st, 8))
+		json_object_set_new(j, "endDate", json_integer(sqlite3_column_int64(st, 8)));
+	if (sqlite3_column_int64(st, 9))
+		json_object_set_new(j, "errorCode", json_integer(sqlite3_column_int64(st, 9)));
+	/* returnedFiles only once the execution is terminal */
+	if (is_terminal(col(st, 4)) && sqlite3_column_type(st, 10) != SQLITE_NULL) {
+		json_t *rf = json_loads(col(st, 10), 0, &je);
+		json_object_set_new(j, "returnedFiles", rf ? rf : json_object());
+	}
+	if (*col(st, 11))
+		json_object_set_new(j, "studyIdentifier", json_string(col(st, 11)));
+	return j;
+}
+
+/* The caller's execution id, or 404 (another user's is the same 404). */
+static sqlite3_stmt *find_exec(struct req *r, sqlite3 *db, const char *id, const char *cols)
+{
+	_cleanup_free_ char *sql = xasprintf("SELECT %s FROM executions WHERE id = ? AND user = ?", cols);
+	sqlite3_stmt *st = prep(db, sql);
+	if (!st) {
+		reply_error(r, 500, SC_INTERNAL, "database: %s", sqlite3_errmsg(db));
+		return NULL;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, r->user, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		reply_error(r, 404, SC_NO_EXEC, "no execution '%s'", id);
+		return NULL;
+	}
+	return st;
+}
+
+static char *run_dir(struct srv *s, const char *id)
+{
+	return path_join(s->runs, id);
+}
+
+/* ---- POST /executions ---- */
+
+static void add_problem(json_t *probs, const char *input, const char *msg)
+{
+	json_array_append_new(probs, json_pack("{s:s, s:s}", "input", input, "message", msg));
+}
+
+/* A File value: a platform path of the caller's (or a URL of one, as
+ * CARMIN-server's clients send), resolved beneath the caller's tree to
+ * the real host path it names now. */
+static json_t *map_file(struct req *r, int root, const char *id, json_t *v, json_t *probs)
+{
+	if (json_is_array(v)) {
+		json_t *a = json_array();
+		size_t i;
+		json_t *x;
+		json_array_foreach(v, i, x)
+		{
+			json_t *m = map_file(r, root, id, x, probs);
+			if (m)
+				json_array_append_new(a, m);
+		}
+		return a;
+	}
+	if (!json_is_string(v)) {
+		add_problem(probs, id, "a File value must be a path (string)");
+		return NULL;
+	}
+	const char *p = json_string_value(v);
+	if (!strncmp(p, "http://", 7) || !strncmp(p, "https://", 8)) {
+		const char *q = strstr(p + 8, "/path/");
+		p = q ? q + 5 : p;
+	}
+	_cleanup_free_ char *rel = NULL;
+	bool vip;
+	if (platform_to_rel(r->user, p, &rel, &vip) < 0) {
+		_cleanup_free_ char *m = xasprintf("%s: no such file in your tree", p);
+		add_problem(probs, id, m);
+		return NULL;
+	}
+	int fd = beneath_open(root, rel, O_PATH, 0);
+	if (fd < 0) {
+		_cleanup_free_ char *m = xasprintf("%s: %s", p,
+						   errno == EXDEV || errno == ELOOP ? "leads outside your tree"
+										    : "no such file in your tree");
+		add_problem(probs, id, m);
+		return NULL;
+	}
+	char proc[64], real[PATH_MAX];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(proc, real, sizeof real - 1);
+	close(fd);
+	if (n <= 0) {
+		add_problem(probs, id, "cannot resolve the path");
+		return NULL;
+	}
+	real[n] = 0;
+	return json_string(real);
+}
+
+static const json_t *find_input(const json_t *desc, const char *id)
+{
+	size_t i;
+	json_t *in;
+	json_array_foreach(json_object_get(desc, "inputs"), i, in) if (!strcmp(json_get_str(in, "id") ?: "", id)) return in;
+	return NULL;
+}
+
+static void new_id(char out[24])
+{
+	unsigned char b[8] = { 0 };
+	if (getrandom(b, sizeof b, 0) != sizeof b) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		memcpy(b, &ts.tv_nsec, 4);
+		memcpy(b + 4, &ts.tv_sec, 4);
+	}
+	snprintf(out, 24, "exec-%02x%02x%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+}
+
+static void init_failed(struct req *r, json_t *probs, const char *what)
+{
+	const char *first = json_get_str(json_array_get(probs, 0), "message");
+	const char *in = json_get_str(json_array_get(probs, 0), "input");
+	reply_error_details(r, 400, SC_INIT_FAILED,
+			    json_pack("{s:s, s:o}", "status", "InitializationFailed", "problems", probs),
+			    "InitializationFailed: %s%s%s%s", what, in ? in : "", in ? ": " : "", first ? first : "");
+}
+
+static void create_exec(struct req *r)
+{
+	_cleanup_json_ json_t *j = req_json_body(r);
+	if (!j)
+		return;
+	const char *name = json_get_str(j, "name"), *pid = json_get_str(j, "pipelineIdentifier");
+	json_t *iv = json_object_get(j, "inputValues");
+	if (!name || !pid || !json_is_object(iv))
+		return reply_error(r, 400, SC_BAD_VALUE,
+				   "an Execution needs name (string), pipelineIdentifier (string) and inputValues (object)");
+	json_t *to = json_object_get(j, "timeout");
+	if (to && !json_is_null(to) && (!json_is_integer(to) || json_integer_value(to) < 0))
+		return reply_error(r, 400, SC_BAD_TIMEOUT, "timeout must be a number of seconds (0: none)");
+	const struct pipeline *p = pipelines_find(&r->s->pl, pid);
+	if (!p)
+		return reply_error(r, 400, SC_NO_PIPELINE, "no pipeline '%s' (GET /pipelines lists them)", pid);
+	/* Where results go: VIP's resultsLocation, or the results-directory
+	 * input VIP adds, or /<user>/executions. */
+	const char *loc = json_get_str(j, "resultsLocation");
+	bool rd_input = find_input(p->desc, "results-directory") != NULL;
+	if (!loc && !rd_input)
+		loc = json_get_str(iv, "results-directory");
+	_cleanup_free_ char *deflt = xasprintf("/%s/executions", r->user);
+	_cleanup_free_ char *rrel = NULL;
+	bool vip = false;
+	if (platform_to_rel(r->user, loc ? loc : deflt, &rrel, &vip) < 0)
+		return reply_error(r, 400, SC_BAD_VALUE, "results location %s is not in your tree", loc);
+	struct ferr err = FERR_INIT;
+	_cleanup_close_ int root = user_tree_fd(r->s, r->user, &err);
+	if (root < 0)
+		return reply_error(r, 500, SC_INTERNAL, "%s", err.msg);
+	json_t *probs = json_array();
+	_cleanup_json_ json_t *inv = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach(iv, k, v)
+	{
+		const json_t *in = find_input(p->desc, k);
+		if (!in) {
+			if (!strcmp(k, "results-directory"))
+				continue;
+			add_problem(probs, k, "no such input in the pipeline");
+			continue;
+		}
+		if (!strcmp(json_get_str(in, "type") ?: "", "File")) {
+			json_t *m = map_file(r, root, k, v, probs);
+			if (m)
+				json_object_set_new(inv, k, m);
+		} else
+			json_object_set(inv, k, v);
+	}
+	if (json_array_size(probs))
+		return init_failed(r, probs, "");
+	_cleanup_json_ json_t *full = app_invocation_with_defaults(p->desc, inv);
+	struct app_problems ap = { 0 };
+	if (app_validate_invocation(p->desc, full, &ap)) {
+		for (size_t i = 0; i < ap.n; i++)
+			add_problem(probs, ap.v[i].path, ap.v[i].msg + strspn(ap.v[i].msg, " "));
+		app_problems_free(&ap);
+		return init_failed(r, probs, "");
+	}
+	app_problems_free(&ap);
+	/* The results directory, made beneath the tree. */
+	int rfd = *rrel ? inroot_mkdir_p(root, rrel, 0755, &err) : beneath_open(root, "", O_RDONLY | O_DIRECTORY, 0);
+	if (rfd < 0) {
+		json_decref(probs);
+		return reply_error(r, 400, SC_BAD_VALUE, "results location %s: %s", loc ? loc : deflt, err.msg);
+	}
+	close(rfd);
+	char id[24];
+	new_id(id);
+	_cleanup_free_ char *rdir = run_dir(r->s, id);
+	struct batch_inputs bi = { 0 };
+	_cleanup_free_ char *src = xasprintf("execution %s", id);
+	batch_inputs_add(&bi, inv, src);
+	struct batch_opts bo = { 0 };
+	bo.backend = r->s->o.backend && !strcmp(r->s->o.backend, "slurm") ? BATCH_SLURM : BATCH_LOCAL;
+	bo.jobs = r->s->o.jobs > 0 ? (unsigned)r->s->o.jobs : 1;
+	bo.no_container = !json_object_get(p->desc, "container-image") && r->s->o.allow_host_tools;
+	struct batch_run *run = NULL;
+	if (batch_create(rdir, p->path, p->desc, &bi, &bo, &ap, &run, &err) < 0) {
+		batch_inputs_free(&bi);
+		for (size_t i = 0; i < ap.n; i++)
+			add_problem(probs, ap.v[i].path, ap.v[i].msg + strspn(ap.v[i].msg, " "));
+		app_problems_free(&ap);
+		if (!json_array_size(probs))
+			add_problem(probs, "", err.msg);
+		return init_failed(r, probs, "");
+	}
+	batch_inputs_free(&bi);
+	batch_close(run);
+	json_decref(probs);
+	sqlite3 *db = db_get(r->s, &err);
+	sqlite3_stmt *st = db ? prep(db, "INSERT INTO executions (id, user, name, pipeline, inputs, status, timeout,"
+					 " submitted, results, vip, study) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+			      : NULL;
+	if (!st)
+		return reply_error(r, 500, SC_INTERNAL, "database: %s", db ? sqlite3_errmsg(db) : err.msg);
+	char *ivs = json_dumps(iv, JSON_COMPACT);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, r->user, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, pid, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, ivs, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 6, "Ready", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, to ? json_integer_value(to) : 0);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(st, 9, rrel, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 10, vip);
+	if (json_get_str(j, "studyIdentifier"))
+		sqlite3_bind_text(st, 11, json_get_str(j, "studyIdentifier"), -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, 11);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	free(ivs);
+	if (rc != SQLITE_DONE)
+		return reply_error(r, 500, SC_INTERNAL, "database: %s", sqlite3_errmsg(db));
+	pid_t drv;
+	if (batch_spawn_driver(rdir, NULL, &drv, &err) < 0)
+		return reply_error(r, 500, SC_LAUNCH, "execution %s: %s", id, err.msg);
+	st = find_exec(r, db, id, EXEC_COLS);
+	if (!st)
+		return;
+	reply_json(r, 200, exec_json(st));
+	sqlite3_finalize(st);
+}
+
+/* ---- the other operations ---- */
+
+static void list_execs(struct req *r, sqlite3 *db)
+{
+	const char *off = req_query(r, "offset"), *lim = req_query(r, "limit");
+	char *end = NULL;
+	long long o = off ? strtoll(off, &end, 10) : 0;
+	if (off && (*end || o < 0))
+		return reply_error(r, 400, SC_BAD_VALUE, "offset must be a number >= 0");
+	long long l = lim ? strtoll(lim, &end, 10) : 500;
+	if (lim && (*end || l < 0))
+		return reply_error(r, 400, SC_BAD_VALUE, "limit must be a number >= 0");
+	const char *study = req_query(r, "studyIdentifier");
+	sqlite3_stmt *st = prep(db, study ? "SELECT " EXEC_COLS " FROM executions WHERE user = ? AND study = ?"
+					    " ORDER BY seq DESC LIMIT ? OFFSET ?"
+					  : "SELECT " EXEC_COLS " FROM executions WHERE user = ? AND ?2 IS NULL"
+					    " ORDER BY seq DESC LIMIT ? OFFSET ?");
+	if (!st)
+		return reply_error(r, 500, SC_INTERNAL, "database: %s", sqlite3_errmsg(db));
+	sqlite3_bind_text(st, 1, r->user, -1, SQLITE_TRANSIENT);
+	if (study)
+		sqlite3_bind_text(st, 2, study, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_int64(st, 3, l);
+	sqlite3_bind_int64(st, 4, o);
+	json_t *a = json_array();
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(a, exec_json(st));
+	sqlite3_finalize(st);
+	reply_json(r, 200, a);
+}
+
+static void count_execs(struct req *r, sqlite3 *db)
+{
+	const char *study = req_query(r, "studyIdentifier");
+	sqlite3_stmt *st = prep(db, study ? "SELECT count(*) FROM executions WHERE user = ? AND study = ?"
+					  : "SELECT count(*) FROM executions WHERE user = ?");
+	if (!st)
+		return reply_error(r, 500, SC_INTERNAL, "database: %s", sqlite3_errmsg(db));
+	sqlite3_bind_text(st, 1, r->user, -1, SQLITE_TRANSIENT);
+	if (study)
+		sqlite3_bind_text(st, 2, study, -1, SQLITE_TRANSIENT);
+	long long n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	char buf[32];
+	snprintf(buf, sizeof buf, "%lld", n);
+	reply_text(r, 200, "text/plain", buf, strlen(buf));
+}
+
+static int set_status(sqlite3 *db, const char *id, const char *status, int code)
+{
+	sqlite3_stmt *st = prep(db, "UPDATE executions SET status = ?, error_code = ?,"
+				    " ended = CASE WHEN ended = 0 THEN strftime('%s','now') ELSE ended END WHERE id = ?");
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, status, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, code);
+	sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void cancel_run(struct srv *s, const char *id)
+{
+	_cleanup_free_ char *rd = run_dir(s, id);
+	struct batch_run *run = NULL;
+	struct ferr err = FERR_INIT;
+	if (batch_open(rd, &run, &err) == 0) {
+		batch_cancel(run, &err);
+		batch_close(run);
+	}
+}
+
+static void kill_exec(struct req *r, sqlite3 *db, const char *id)
+{
+	sqlite3_stmt *st = find_exec(r, db, id, "status");
+	if (!st)
+		return;
+	bool term = is_terminal(col(st, 0));
+	sqlite3_finalize(st);
+	if (term)
+		return reply_error(r, 409, SC_STATE, "execution %s has ended already", id);
+	cancel_run(r->s, id);
+	set_status(db, id, "Killed", 0);
+	reply_empty(r, 204);
+}
+
+static void delete_exec(struct req *r, sqlite3 *db, const char *id)
+{
+	sqlite3_stmt *st = find_exec(r, db, id, "status, results");
+	if (!st)
+		return;
+	bool term = is_terminal(col(st, 0));
+	_cleanup_free_ char *results = xstrdup(col(st, 1));
+	sqlite3_finalize(st);
+	if (!term)
+		cancel_run(r->s, id);
+	const char *df = req_query(r, "deleteFiles");
+	struct ferr err = FERR_INIT;
+	if (df && (!strcmp(df, "true") || !strcmp(df, "1"))) {
+		_cleanup_close_ int root = user_tree_fd(r->s, r->user, &err);
+		_cleanup_close_ int rd = root >= 0 ? beneath_open(root, results, O_RDONLY | O_DIRECTORY, 0) : -1;
+		if (rd >= 0)
+			fs_rm_rf_at(rd, id, &err);
+	}
+	_cleanup_free_ char *rdir = run_dir(r->s, id);
+	/* the run goes once its driver is gone; the monitor finishes that */
+	st = prep(db, "DELETE FROM executions WHERE id = ? AND user = ?");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, r->user, -1, SQLITE_TRANSIENT);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (term)
+		fs_rm_rf(rdir, &err);
+	reply_empty(r, 204);
+}
+
+static void update_exec(struct req *r, sqlite3 *db, const char *id)
+{
+	_cleanup_json_ json_t *j = req_json_body(r);
+	if (!j)
+		return;
+	sqlite3_stmt *st = find_exec(r, db, id, "status");
+	if (!st)
+		return;
+	_cleanup_free_ char *status = xstrdup(col(st, 0));
+	sqlite3_finalize(st);
+	const char *nid = json_get_str(j, "identifier"), *nst = json_get_str(j, "status");
+	if ((nid && strcmp(nid, id)) || (nst && strcmp(nst, status)))
+		return reply_error(r, 400, SC_READ_ONLY, "updateExecution: identifier and status cannot be changed");
+	json_t *name = json_object_get(j, "name"), *to = json_object_get(j, "timeout");
+	if (name && !json_is_string(name))
+		return reply_error(r, 400, SC_BAD_VALUE, "name must be a string");
+	if (to && (!json_is_integer(to) || json_integer_value(to) < 0))
+		return reply_error(r, 400, SC_BAD_TIMEOUT, "timeout must be a number of seconds (0: none)");
+	/* other fields are ignored, as the spec says */
+	st = prep(db, "UPDATE executions SET name = coalesce(?, name), timeout = coalesce(?, timeout) WHERE id = ?");
+	if (name)
+		sqlite3_bind_text(st, 1, json_string_value(name), -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, 1);
+	if (to)
+		sqlite3_bind_int64(st, 2, json_integer_value(to));
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+	reply_empty(r, 204);
+}
+
+static void stream_exec(struct req *r, sqlite3 *db, const char *id, const char *which)
+{
+	sqlite3_stmt *st = find_exec(r, db, id, "id");
+	if (!st)
+		return;
+	sqlite3_finalize(st);
+	_cleanup_free_ char *p = xasprintf("%s/%s/tasks/0/%s", r->s->runs, id, which);
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return reply_text(r, 200, "text/plain; charset=utf-8", "", 0);
+	}
+	reply_fd(r, fd, (uint64_t)sb.st_size, "text/plain; charset=utf-8", NULL);
+}
+
+static void results_exec(struct req *r, sqlite3 *db, const char *id)
+{
+	sqlite3_stmt *st = find_exec(r, db, id, "status, returned");
+	if (!st)
+		return;
+	json_error_t je;
+	json_t *rf = is_terminal(col(st, 0)) ? json_loads(col(st, 1), 0, &je) : NULL;
+	sqlite3_finalize(st);
+	json_t *a = json_array();
+	struct ferr err = FERR_INIT;
+	_cleanup_close_ int root = user_tree_fd(r->s, r->user, &err);
+	const char *k;
+	json_t *v;
+	json_object_foreach(rf, k, v)
+	{
+		size_t i;
+		json_t *x;
+		json_array_foreach(v, i, x)
+		{
+			_cleanup_free_ char *rel = NULL;
+			bool vip;
+			if (platform_to_rel(r->user, json_string_value(x), &rel, &vip) < 0)
+				continue;
+			_cleanup_close_ int fd = beneath_open(root, rel, O_PATH, 0);
+			json_t *pj = fd >= 0 ? path_json(json_string_value(x), fd, "", id) : NULL;
+			if (pj)
+				json_array_append_new(a, pj);
+		}
+	}
+	json_decref(rf);
+	reply_json(r, 200, a);
+}
+
+void route_executions(struct req *r, const char *rest)
+{
+	struct ferr err = FERR_INIT;
+	sqlite3 *db = db_get(r->s, &err);
+	if (!db)
+		return reply_error(r, 500, SC_INTERNAL, "%s", err.msg);
+	const char *m = r->method;
+	if (!*rest || !strcmp(rest, "/")) {
+		if (!strcmp(m, "GET"))
+			return list_execs(r, db);
+		if (!strcmp(m, "POST"))
+			return create_exec(r);
+		return reply_error(r, 405, SC_METHOD, "%s /executions: use GET or POST", m);
+	}
+	if (!strcmp(rest, "/count"))
+		return !strcmp(m, "GET") ? count_execs(r, db) : reply_error(r, 405, SC_METHOD, "count takes GET");
+	_cleanup_free_ char *id = xstrdup(rest + 1);
+	char *op = strchr(id, '/');
+	if (op)
+		*op++ = 0;
+	if (!op) {
+		if (!strcmp(m, "GET")) {
+			sqlite3_stmt *st = find_exec(r, db, id, EXEC_COLS);
+			if (st) {
+				reply_json(r, 200, exec_json(st));
+				sqlite3_finalize(st);
+			}
+			return;
+		}
+		if (!strcmp(m, "PUT"))
+			return update_exec(r, db, id);
+		if (!strcmp(m, "DELETE"))
+			return delete_exec(r, db, id);
+		return reply_error(r, 405, SC_METHOD, "%s on an execution", m);
+	}
+	if (!strcmp(op, "results") && !strcmp(m, "GET"))
+		return results_exec(r, db, id);
+	if ((!strcmp(op, "stdout") || !strcmp(op, "stderr")) && !strcmp(m, "GET"))
+		return stream_exec(r, db, id, op);
+	if (!strcmp(op, "kill") && !strcmp(m, "PUT"))
+		return kill_exec(r, db, id);
+	if (!strcmp(op, "play") && !strcmp(m, "PUT")) {
+		/* started at creation already: play is accepted and does nothing */
+		sqlite3_stmt *st = find_exec(r, db, id, "id");
+		if (st) {
+			sqlite3_finalize(st);
+			reply_empty(r, 204);
+		}
+		return;
+	}
+	reply_error(r, 404, SC_NO_ROUTE, "%s /executions/%s/%s: no such operation", m, id, op);
+}
+
+/* ---- the monitor ---- */
+
+/* Move the task's outputs into <results>/<id>/ beneath the user's tree;
+ * returnedFiles {output-id: [platform path]}. */
+static json_t *collect(struct srv *s, const char *user, const char *id, const char *results, bool vip,
+		       struct batch_run *run)
+{
+	json_t *rf = json_object();
+	struct ferr err = FERR_INIT;
+	_cleanup_json_ json_t *outs = batch_task_outputs(run, 0, &err);
+	_cleanup_free_ char *tdir = batch_task_dir(run, 0);
+	_cleanup_close_ int root = user_tree_fd(s, user, &err);
+	if (root < 0)
+		return rf;
+	_cleanup_free_ char *dest_rel = *results ? xasprintf("%s/%s", results, id) : xstrdup(id);
+	_cleanup_close_ int dest = inroot_mkdir_p(root, dest_rel, 0755, &err);
+	if (dest < 0)
+		return rf;
+	const char *k;
+	json_t *v;
+	json_object_foreach(outs, k, v)
+	{
+		json_t *list = json_array();
+		json_t *paths = json_is_array(v) ? v : NULL;
+		size_t n = paths ? json_array_size(paths) : 1;
+		for (size_t i = 0; i < n; i++) {
+			const char *hp = json_string_value(paths ? json_array_get(paths, i) : v);
+			if (!hp || !path_is_inside(tdir, hp))
+				continue; /* only what the task wrote in its own directory */
+			_cleanup_free_ char *norm_t = path_normalize(tdir), *norm_h = path_normalize(hp);
+			const char *sub = norm_h + strlen(norm_t);
+			while (*sub == '/')
+				sub++;
+			if (!*sub)
+				continue;
+			_cleanup_free_ char *parent = path_dirname(sub), *leaf = path_basename(sub);
+			int pd = strcmp(parent, ".") ? inroot_mkdir_p(dest, parent, 0755, &err) : dup(dest);
+			if (pd < 0)
+				continue;
+			/* rename, not copy: the same file system; a symlink the tool
+			 * left is moved as a symlink and the path API never follows
+			 * it out of the tree */
+			int rr = renameat(AT_FDCWD, norm_h, pd, leaf);
+			close(pd);
+			if (rr < 0)
+				continue;
+			_cleanup_free_ char *rel = xasprintf("%s/%s", dest_rel, sub);
+			_cleanup_free_ char *pp = rel_to_platform(user, rel, vip);
+			json_array_append_new(list, json_string(pp));
+		}
+		json_object_set_new(rf, k, list);
+	}
+	return rf;
+}
+
+static void monitor_one(struct srv *s, sqlite3 *db, sqlite3_stmt *row)
+{
+	const char *id = col(row, 0), *user = col(row, 1), *results = col(row, 2);
+	long long timeout = sqlite3_column_int64(row, 3), started = sqlite3_column_int64(row, 4);
+	bool vip = sqlite3_column_int64(row, 5) != 0;
+	const char *status = col(row, 6);
+	_cleanup_free_ char *rd = run_dir(s, id);
+	struct batch_run *run = NULL;
+	struct ferr err = FERR_INIT;
+	if (batch_open(rd, &run, &err) < 0) {
+		set_status(db, id, "Unknown", SC_INTERNAL);
+		return;
+	}
+	struct batch_task t = { 0 };
+	if (batch_task_get(run, 0, &t, &err) < 0) {
+		batch_close(run);
+		return;
+	}
+	const char *now_status = status_of(t.state);
+	long long now = (long long)time(NULL);
+	bool killed = !strcmp(status, "Killed"); /* by kill, delete or its timeout: only collect */
+	if (killed) {
+		if (!is_terminal(now_status) && batch_driver_alive(run, NULL))
+			goto out;
+		now_status = "Killed";
+	} else if (t.start > 0 && !started) {
+		sqlite3_stmt *st = prep(db, "UPDATE executions SET started = ?, status = ? WHERE id = ?");
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)t.start);
+		sqlite3_bind_text(st, 2, is_terminal(now_status) ? "Running" : now_status, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+		started = (long long)t.start;
+	} else if (!is_terminal(now_status) && strcmp(now_status, status)) {
+		sqlite3_stmt *st = prep(db, "UPDATE executions SET status = ? WHERE id = ?");
+		sqlite3_bind_text(st, 1, now_status, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	if (killed) {
+		/* fall through to the collection */
+	} else if (!is_terminal(now_status) && timeout > 0 && now - (started ? started : now) >= timeout) {
+		batch_cancel(run, &err);
+		set_status(db, id, "Killed", SC_TIMEOUT_KILL);
+		now_status = "Killed";
+	} else if (!is_terminal(now_status) && now - sqlite3_column_int64(row, 7) > 10 &&
+		   !batch_driver_alive(run, NULL)) {
+		/* its driver is gone (the machine rebooted, it was killed):
+		 * start another, which runs the task again (not in its first
+		 * seconds: the driver spawned at creation takes its lock then) */
+		pid_t pid;
+		batch_spawn_driver(rd, NULL, &pid, &err);
+	}
+	if (is_terminal(now_status) && !batch_driver_alive(run, NULL)) {
+		json_t *rf = collect(s, user, id, results, vip, run);
+		char *rfs = json_dumps(rf, JSON_COMPACT);
+		json_decref(rf);
+		sqlite3_stmt *st = prep(db, "UPDATE executions SET status = ?, returned = ?, error_code = CASE WHEN"
+					    " error_code = 0 THEN ? ELSE error_code END, ended = ?,"
+					    " started = CASE WHEN started = 0 THEN ? ELSE started END WHERE id = ?");
+		sqlite3_bind_text(st, 1, !strcmp(status, "Killed") ? "Killed" : now_status, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, rfs, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 3, t.state == BATCH_FAILED && t.exit_code > 0 ? t.exit_code : 0);
+		sqlite3_bind_int64(st, 4, t.end > 0 ? (sqlite3_int64)t.end : now);
+		sqlite3_bind_int64(st, 5, t.start > 0 ? (sqlite3_int64)t.start : now);
+		sqlite3_bind_text(st, 6, id, -1, SQLITE_TRANSIENT);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+		free(rfs);
+	}
+out:
+	batch_task_clear(&t);
+	batch_close(run);
+}
+
+static void *monitor(void *arg)
+{
+	struct srv *s = arg;
+	struct ferr err = FERR_INIT;
+	sqlite3 *db = NULL;
+	if (db_open(s->dbpath, &db, &err) < 0)
+		return NULL;
+	while (!s->ex->stop) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			; /* the drivers started here */
+		/* executions not yet collected: non-terminal, or Killed/ended
+		 * without returnedFiles */
+		sqlite3_stmt *st = prep(db, "SELECT id, user, results, timeout, started, vip, status, submitted FROM executions"
+					    " WHERE returned IS NULL AND status != 'InitializationFailed'");
+		while (st && sqlite3_step(st) == SQLITE_ROW && !s->ex->stop)
+			monitor_one(s, db, st);
+		sqlite3_finalize(st);
+		struct timespec ts = { 0, 300 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	sqlite3_close(db);
+	return NULL;
+}
+
+int execs_start(struct srv *s, struct ferr *err)
+{
+	s->ex = xcalloc(1, sizeof *s->ex);
+	int e = pthread_create(&s->ex->mon, NULL, monitor, s);
+	if (e)
+		return ferr_set(err, e, "cannot start the execution monitor");
+	s->ex->running = true;
+	return 0;
+}
+
+void execs_stop(struct srv *s)
+{
+	if (!s->ex)
+		return;
+	s->ex->stop = 1;
+	if (s->ex->running)
+		pthread_join(s->ex->mon, NULL);
+	free(s->ex);
+	s->ex = NULL;
+}
