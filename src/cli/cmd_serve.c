@@ -41,6 +41,8 @@ static const char usage[] =
 	"  --url-file FILE      write the URL served to FILE once listening\n"
 	"  --demo               create user demo (password demo-password) and a\n"
 	"                       sample pipeline, then serve until Ctrl-C\n"
+	"  --allow-host-tools   also serve descriptors without a container-image\n"
+	"                       (they run on this host, as the server's user)\n"
 	"  -q, --quiet          no request log\n";
 
 static volatile sig_atomic_t stop_flag;
@@ -213,7 +215,7 @@ static int serve_main(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, 'k' },  { "max-upload", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },  { "client-timeout", required_argument, NULL, 'T' },
 		{ "auth-limit", required_argument, NULL, 'a' }, { "url-file", required_argument, NULL, 'u' },
-		{ "demo", no_argument, NULL, 'd' },	      { "quiet", no_argument, NULL, 'q' },
+		{ "demo", no_argument, NULL, 'd' },	      { "allow-host-tools", no_argument, NULL, 'H' },	      { "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },	      { NULL, 0, NULL, 0 },
 	};
 	struct serve_opts o = { 0 };
@@ -246,7 +248,8 @@ static int serve_main(int argc, char **argv)
 				return cli_usage_error("serve", "--auth-limit %s: expected N/SECONDS", optarg);
 			break;
 		case 'u': note.url_file = optarg; break;
-		case 'd': note.demo = true; break;
+		case 'd': note.demo = true; o.allow_host_tools = true; break;
+		case 'H': o.allow_host_tools = true; break;
 		case 'q': o.quiet = true; break;
 		case 'h': return cli_help(&cmd_serve);
 		default: return cli_usage_error("serve", "unknown option");
@@ -281,7 +284,7 @@ static int serve_main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (serve_run(&o, &stop_flag, &err) < 0)
-		return cli_fail(&err, EXIT_ERR);
+		return cli_fail(&err, err.code == FERR_USAGE ? EXIT_USAGE : EXIT_ERR);
 	return EXIT_OK;
 }
 

@@ -481,7 +481,7 @@ int serve_http_start(struct srv *s, struct ferr *err)
 	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
 		return ferr_setc(err, FERR_USAGE, 0, "--listen %s: '%s' is not an IPv4 address", s->o.listen, host);
 	_cleanup_free_ char *cert = NULL, *key = NULL;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	if (s->o.tls_cert || s->o.tls_key) {
 		size_t n;
 		if (!s->o.tls_cert || !s->o.tls_key)
@@ -507,7 +507,7 @@ int serve_http_start(struct srv *s, struct ferr *err)
 				/* headers bigger than this are refused with 431 */
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
 				MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_ARRAY,
+				MHD_OPTION_ARRAY,
 				s->tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
 	if (!s->d)
 		return ferr_set(err, errno, "cannot listen on %s", s->o.listen),

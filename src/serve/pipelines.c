@@ -116,11 +116,11 @@ static void add_file(struct pipelines *pl, const char *path)
 		return warn(pl, "%s: %s", path, err.msg);
 	json_t *d = app_json_parse(text, n, path, &err);
 	if (!d)
-		return warn(pl, "%s: %s", path, err.msg);
+		return warn(pl, "%s", err.msg);
 	struct app_problems probs = { 0 };
 	if (app_validate_descriptor(d, &probs)) {
 		warn(pl, "%s: not a valid Boutiques descriptor (%s); `ferry app validate` says more", path,
-		     probs.v[0].msg);
+		     probs.v[0].msg + strspn(probs.v[0].msg, " "));
 		app_problems_free(&probs);
 		json_decref(d);
 		return;
