@@ -68,8 +68,14 @@ static const char *col(sqlite3_stmt *st, int i)
 
 /* ---- rows as CARMIN Executions ---- */
 
-#define EXEC_COLS "id, name, pipeline, inputs, status, timeout, submitted, started, ended, error_code, returned, study"
+#define EXEC_COLS "id, name, pipeline, inputs, status, timeout, submitted, started, ended, error_code, returned, study, vip"
 
+/* VIP's clients (vip_client: VipLauncher._get_exec_infos, monitor_workflows)
+ * read an execution the way VIP writes it: startDate always there,
+ * returnedFiles always there ({} until the end) with every output under
+ * "output_file", and "Running" from the start (they stop polling on any
+ * other status). An execution created in VIP's namespace (results under
+ * /vip/Home) is answered that way; any other the CARMIN way. */
 static json_t *exec_json(sqlite3_stmt *st)
 {
 	json_error_t je;
@@ -85,10 +91,27 @@ static json_t *exec_json(sqlite3_stmt *st)
 	if (sqlite3_column_int64(st, 9))
 		json_object_set_new(j, "errorCode", json_integer(sqlite3_column_int64(st, 9)));
 	/* returnedFiles only once the execution is terminal */
-	if (is_terminal(col(st, 4)) && sqlite3_column_type(st, 10) != SQLITE_NULL) {
-		json_t *rf = json_loads(col(st, 10), 0, &je);
-		json_object_set_new(j, "returnedFiles", rf ? rf : json_object());
+	bool vip = sqlite3_column_int64(st, 12) != 0;
+	json_t *rf = NULL;
+	if (is_terminal(col(st, 4)) && sqlite3_column_type(st, 10) != SQLITE_NULL)
+		rf = json_loads(col(st, 10), 0, &je);
+	if (vip) {
+		if (!rf)
+			rf = json_object();
+		if (!json_object_get(rf, "output_file")) {
+			json_t *all = json_array();
+			const char *k;
+			json_t *v;
+			json_object_foreach(rf, k, v) json_array_extend(all, v);
+			json_object_set_new(rf, "output_file", all);
+		}
+		if (!strcmp(col(st, 4), "Ready") || !strcmp(col(st, 4), "Initializing"))
+			json_object_set_new(j, "status", json_string("Running"));
+		if (!json_object_get(j, "startDate"))
+			json_object_set_new(j, "startDate", json_integer(sqlite3_column_int64(st, 6)));
 	}
+	if (rf)
+		json_object_set_new(j, "returnedFiles", rf);
 	if (*col(st, 11))
 		json_object_set_new(j, "studyIdentifier", json_string(col(st, 11)));
 	return j;
@@ -186,6 +209,58 @@ static const json_t *find_input(const json_t *desc, const char *id)
 	return NULL;
 }
 
+/* VIP's clients send every value as a string ("3", "true", a list as
+ * "[1, 2]" or items): a string given for a Number, Flag or list input is
+ * read as that type when it parses as one; anything else is left for the
+ * invocation's validation to refuse. New reference. */
+static json_t *coerce(const json_t *in, json_t *v)
+{
+	const char *t = json_get_str(in, "type") ?: "";
+	bool list = json_is_true(json_object_get(in, "list"));
+	if (list && json_is_string(v)) {
+		json_error_t je;
+		json_t *a = json_loads(json_string_value(v), JSON_DECODE_ANY, &je);
+		if (json_is_array(a))
+			return a;
+		json_decref(a);
+		json_t *one = json_array();
+		json_array_append(one, v);
+		return one;
+	}
+	if (list && json_is_array(v)) {
+		json_t *a = json_array();
+		size_t i;
+		json_t *x;
+		json_array_foreach(v, i, x)
+		{
+			json_t *tmp = json_pack("{s:s}", "type", t);
+			json_array_append_new(a, coerce(tmp, x));
+			json_decref(tmp);
+		}
+		return a;
+	}
+	if (!json_is_string(v))
+		return json_incref(v);
+	const char *s = json_string_value(v);
+	if (!strcmp(t, "Flag")) {
+		if (!strcmp(s, "true") || !strcmp(s, "True"))
+			return json_true();
+		if (!strcmp(s, "false") || !strcmp(s, "False"))
+			return json_false();
+	}
+	if (!strcmp(t, "Number") && *s) {
+		char *end = NULL;
+		errno = 0;
+		long long i = strtoll(s, &end, 10);
+		if (!*end && !errno)
+			return json_integer(i);
+		double d = strtod(s, &end);
+		if (!*end)
+			return json_real(d);
+	}
+	return json_incref(v);
+}
+
 static void new_id(char out[24])
 {
 	unsigned char b[8] = { 0 };
@@ -251,6 +326,8 @@ static void create_exec(struct req *r)
 			add_problem(probs, k, "no such input in the pipeline");
 			continue;
 		}
+		_cleanup_json_ json_t *cv = coerce(in, v);
+		v = cv;
 		if (!strcmp(json_get_str(in, "type") ?: "", "File")) {
 			json_t *m = map_file(r, root, k, v, probs);
 			if (m)

@@ -43,6 +43,10 @@ static json_t *carmin_of(const char *id, const json_t *d)
 		json_t *dv = json_object_get(in, "default-value");
 		if (dv)
 			json_object_set(p, "defaultValue", dv);
+		else if (!json_is_true(json_object_get(in, "optional")))
+			/* VIP's "no default" marker: its client reads defaultValue of
+			 * every required parameter and compares it with this */
+			json_object_set_new(p, "defaultValue", json_string("$input.getDefaultValue()"));
 		const char *desc = json_get_str(in, "description");
 		json_object_set_new(p, "description", json_string(desc ? desc : json_get_str(in, "name") ?: ""));
 		json_array_append_new(params, p);
