@@ -56,6 +56,10 @@ static json_t *carmin_of(const char *id, const json_t *d)
 		json_t *p = json_pack("{s:s, s:s, s:b, s:b}", "name", json_get_str(in, "id"), "type", "File",
 				      "isOptional", json_is_true(json_object_get(in, "optional")), "isReturnedValue",
 				      1);
+		/* the path the tool writes it to (VIP's client reads every
+		 * required parameter's defaultValue) */
+		const char *pt = json_get_str(in, "path-template");
+		json_object_set_new(p, "defaultValue", json_string(pt ? pt : ""));
 		const char *desc = json_get_str(in, "description");
 		json_object_set_new(p, "description", json_string(desc ? desc : json_get_str(in, "name") ?: ""));
 		json_array_append_new(params, p);
