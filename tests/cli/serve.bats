@@ -335,3 +335,18 @@ PY
 	run timeout 20 "$FERRY" serve --listen nowhere --state "$SV/state2"
 	[ "$status" -eq 2 ]
 }
+
+@test "serve: --tls-cert/--tls-key serve HTTPS" {
+	serve_dirs
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$SV/key.pem" -out "$SV/cert.pem" -days 1 \
+		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+	serve_start --tls-cert "$SV/cert.pem" --tls-key "$SV/key.pem"
+	[[ "$URL" == https://* ]]
+	run curl -s --cacert "$SV/cert.pem" "$URL/platform"
+	[[ "$output" == *supportedAPIVersion* ]]
+	run curl -s "http://${URL#https://}/platform"
+	[[ "$output" != *supportedAPIVersion* ]]
+	run timeout 20 "$FERRY" serve --listen 127.0.0.1:0 --state "$SV/s2" --tls-cert "$SV/cert.pem"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"needs both --tls-cert and --tls-key"* ]]
+}
