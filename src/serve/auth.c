@@ -136,11 +136,10 @@ int auth_key_user(sqlite3 *db, const char *key, char *user, bool *admin, struct 
 	if (!key || strlen(key) != 64)
 		return 0;
 	key_hash(key, h);
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT k.hash, k.user, u.admin FROM keys k JOIN users u ON u.name = k.user"
-			       " WHERE k.hash = ?",
-			       -1, &st, NULL) != SQLITE_OK)
+	sqlite3_stmt *st = db_cached(db, DB_SLOT_KEY,
+				     "SELECT k.hash, k.user, u.admin FROM keys k JOIN users u ON u.name = k.user"
+				     " WHERE k.hash = ?");
+	if (!st)
 		return ferr_set(err, 0, "database: %s", sqlite3_errmsg(db));
 	sqlite3_bind_text(st, 1, h, -1, SQLITE_TRANSIENT);
 	int found = 0;
@@ -155,7 +154,7 @@ int auth_key_user(sqlite3 *db, const char *key, char *user, bool *admin, struct 
 			found = 1;
 		}
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return found;
 }
 

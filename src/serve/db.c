@@ -57,8 +57,15 @@ int db_open(const char *dbpath, sqlite3 **out, struct ferr *err)
 static pthread_key_t tl_key;
 static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
 
+static __thread sqlite3_stmt *tl_stmt[8];
+static __thread sqlite3 *tl_stmt_db;
+
 static void tl_close(void *p)
 {
+	if (tl_stmt_db == p)
+		for (int i = 0; i < 8; i++)
+			sqlite3_finalize(tl_stmt[i]);
+	tl_stmt_db = NULL;
 	sqlite3_close(p);
 }
 
@@ -77,4 +84,25 @@ sqlite3 *db_get(struct srv *s, struct ferr *err)
 		return NULL;
 	pthread_setspecific(tl_key, db);
 	return db;
+}
+
+/* Prepared statements of this thread's connection, kept for the hot
+ * paths (every request checks a key; pollers read one execution): a
+ * statement is prepared once per thread, then reset and rebound. */
+#define DB_SLOTS 8
+
+sqlite3_stmt *db_cached(sqlite3 *db, int slot, const char *sql)
+{
+	if (slot < 0 || slot >= DB_SLOTS)
+		return NULL;
+	if (tl_stmt_db != db) {
+		/* another connection (a new server in this thread): start over
+		 * (the old statements belong to a closed connection) */
+		memset(tl_stmt, 0, sizeof tl_stmt);
+		tl_stmt_db = db;
+	}
+	if (!tl_stmt[slot] && sqlite3_prepare_v2(db, sql, -1, &tl_stmt[slot], NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_reset(tl_stmt[slot]);
+	return tl_stmt[slot];
 }

@@ -637,11 +637,18 @@ void route_executions(struct req *r, const char *rest)
 		*op++ = 0;
 	if (!op) {
 		if (!strcmp(m, "GET")) {
-			sqlite3_stmt *st = find_exec(r, db, id, EXEC_COLS);
-			if (st) {
+			/* the pollers' call: a statement prepared once per thread */
+			sqlite3_stmt *st = db_cached(db, DB_SLOT_EXEC,
+						     "SELECT " EXEC_COLS " FROM executions WHERE id = ? AND user = ?");
+			if (!st)
+				return reply_error(r, 500, SC_INTERNAL, "database: %s", sqlite3_errmsg(db));
+			sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 2, r->user, -1, SQLITE_TRANSIENT);
+			if (sqlite3_step(st) == SQLITE_ROW)
 				reply_json(r, 200, exec_json(st));
-				sqlite3_finalize(st);
-			}
+			else
+				reply_error(r, 404, SC_NO_EXEC, "no execution '%s'", id);
+			sqlite3_reset(st);
 			return;
 		}
 		if (!strcmp(m, "PUT"))

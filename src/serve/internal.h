@@ -132,6 +132,10 @@ int serve_http_start(struct srv *s, struct ferr *err);
 sqlite3 *db_get(struct srv *s, struct ferr *err);
 int db_open(const char *dbpath, sqlite3 **out, struct ferr *err);
 int db_exec(sqlite3 *db, const char *sql, struct ferr *err);
+/* A statement of this thread's connection, prepared once (slot: a fixed
+ * number per query), reset; do not finalize it. */
+sqlite3_stmt *db_cached(sqlite3 *db, int slot, const char *sql);
+enum { DB_SLOT_KEY = 0, DB_SLOT_EXEC = 1 };
 
 /* ---- accounts (auth.c) ---- */
 int auth_check_name(const char *name, struct ferr *err);

@@ -9,6 +9,10 @@ load serve
 
 setup_file() {
 	NODE_DIR=${FERRY_NODE_DIR:-$FERRY_BUILD/test-node}
+	# an unprivileged run may not write the build tree: a cache of its own
+	if ! mkdir -p "$NODE_DIR" 2>/dev/null || [ ! -w "$NODE_DIR" ]; then
+		NODE_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/ferry-test-node
+	fi
 	export NODE_DIR
 	command -v node >/dev/null && command -v npm >/dev/null || return 0
 	if [ ! -d "$NODE_DIR/node_modules/puppeteer-core" ]; then
