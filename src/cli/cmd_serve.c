@@ -102,6 +102,15 @@ static int read_password(bool from_stdin, char **out)
 	return 0;
 }
 
+/* A whole decimal number in [lo, hi], or -1. */
+static long parse_num(const char *s, long lo, long hi)
+{
+	char *end = NULL;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	return errno || end == s || *end || v < lo || v > hi ? -1 : v;
+}
+
 static int user_main(int argc, char **argv, const char *state)
 {
 	struct ferr err = FERR_INIT;
@@ -234,19 +243,40 @@ static int serve_main(int argc, char **argv)
 				return cli_usage_error("serve", "--backend %s: expected local or slurm", optarg);
 			o.backend = optarg;
 			break;
-		case 'j': o.jobs = atoi(optarg); break;
+		case 'j':
+			if ((o.jobs = (int)parse_num(optarg, 1, 4096)) < 0)
+				return cli_usage_error("serve", "-j %s: expected a number of tasks", optarg);
+			break;
 		case 'c': o.tls_cert = optarg; break;
 		case 'k': o.tls_key = optarg; break;
 		case 'm':
 			if (size_parse(optarg, &o.max_upload, &err) < 0)
 				return cli_usage_error("serve", "--max-upload %s: %s", optarg, err.msg);
 			break;
-		case 't': o.threads = (unsigned)atoi(optarg); break;
-		case 'T': o.client_timeout = (unsigned)atoi(optarg); break;
-		case 'a':
-			if (sscanf(optarg, "%u/%u", &o.auth_burst, &o.auth_period) != 2 || !o.auth_burst || !o.auth_period)
-				return cli_usage_error("serve", "--auth-limit %s: expected N/SECONDS", optarg);
+		case 't': {
+			long v = parse_num(optarg, 1, 1024);
+			if (v < 0)
+				return cli_usage_error("serve", "--threads %s: expected 1 to 1024", optarg);
+			o.threads = (unsigned)v;
 			break;
+		}
+		case 'T': {
+			long v = parse_num(optarg, 1, 86400);
+			if (v < 0)
+				return cli_usage_error("serve", "--client-timeout %s: expected seconds (1 to 86400)", optarg);
+			o.client_timeout = (unsigned)v;
+			break;
+		}
+		case 'a': {
+			const char *slash = strchr(optarg, '/');
+			_cleanup_free_ char *n = slash ? xstrndup(optarg, (size_t)(slash - optarg)) : NULL;
+			long b = n ? parse_num(n, 1, 1000000) : -1, p = slash ? parse_num(slash + 1, 1, 86400) : -1;
+			if (b < 0 || p < 0)
+				return cli_usage_error("serve", "--auth-limit %s: expected N/SECONDS", optarg);
+			o.auth_burst = (unsigned)b;
+			o.auth_period = (unsigned)p;
+			break;
+		}
 		case 'u': note.url_file = optarg; break;
 		case 'd': note.demo = true; o.allow_host_tools = true; break;
 		case 'H': o.allow_host_tools = true; break;

@@ -30,16 +30,20 @@ static void hex(const unsigned char *b, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
+static int nibble(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 static int unhex(const char *s, unsigned char *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
-		    sscanf(s + 2 * i, "%2x", &v) != 1)
+		int hi = nibble(s[2 * i]), lo = hi < 0 ? -1 : nibble(s[2 * i + 1]);
+		if (lo < 0)
 			return -1;
-		b[i] = (unsigned char)v;
+		b[i] = (unsigned char)(hi << 4 | lo);
 	}
-	return 0;
+	return s[2 * n] == 0 || s[2 * n] == '$' ? 0 : -1;
 }
 
 /* Compare without an early exit, so the time taken says nothing about
@@ -92,13 +96,20 @@ static char *password_hash(const char *pw, struct ferr *err)
 
 static bool password_ok(const char *stored, const char *pw)
 {
-	unsigned iter = 0;
-	char sh[2 * SALT_LEN + 1], hh[2 * HASH_LEN + 1];
+	static const char prefix[] = "pbkdf2-sha256$";
 	unsigned char salt[SALT_LEN], want[HASH_LEN], got[HASH_LEN];
-	if (!stored || sscanf(stored, "pbkdf2-sha256$%u$%32[0-9a-f]$%64[0-9a-f]", &iter, sh, hh) != 3 ||
-	    iter < 1 || unhex(sh, salt, SALT_LEN) < 0 || unhex(hh, want, HASH_LEN) < 0)
+	if (!stored || strncmp(stored, prefix, sizeof prefix - 1))
 		return false;
-	if (kdf(pw, salt, iter, got) < 0)
+	char *end = NULL;
+	errno = 0;
+	unsigned long iter = strtoul(stored + sizeof prefix - 1, &end, 10);
+	if (errno || iter < 1 || iter > 100000000 || *end != '$')
+		return false;
+	const char *sh = end + 1;
+	if (strlen(sh) != 2 * SALT_LEN + 1 + 2 * HASH_LEN || sh[2 * SALT_LEN] != '$' || unhex(sh, salt, SALT_LEN) < 0 ||
+	    unhex(sh + 2 * SALT_LEN + 1, want, HASH_LEN) < 0)
+		return false;
+	if (kdf(pw, salt, (unsigned)iter, got) < 0)
 		return false;
 	return equal_ct(got, want, HASH_LEN);
 }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -472,7 +473,10 @@ int serve_http_start(struct srv *s, struct ferr *err)
 	char host[256];
 	unsigned port = 8080;
 	const char *colon = strrchr(s->o.listen, ':');
-	if (!colon || sscanf(colon + 1, "%u", &port) != 1 || port > 65535 || (size_t)(colon - s->o.listen) >= sizeof host)
+	char *end = NULL;
+	unsigned long pl = colon ? strtoul(colon + 1, &end, 10) : 0;
+	port = (unsigned)pl;
+	if (!colon || !colon[1] || *end || pl > 65535 || (size_t)(colon - s->o.listen) >= sizeof host)
 		return ferr_setc(err, FERR_USAGE, 0, "--listen %s: expected ADDR:PORT", s->o.listen);
 	snprintf(host, sizeof host, "%.*s", (int)(colon - s->o.listen), s->o.listen);
 	struct sockaddr_in sin = { 0 };

@@ -211,10 +211,10 @@ static void do_list(struct req *r, int fd, const char *platform)
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			strv_push(&names, e->d_name);
 	size_t n = strv_len(names);
-	if (n)
+	if (names && n)
 		qsort(names, n, sizeof *names, cmp_str);
 	json_t *a = json_array();
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; names && i < n; i++) {
 		_cleanup_free_ char *pp = xasprintf("%s/%s", platform, names[i]);
 		json_t *j = path_json(pp, dfd, names[i], NULL);
 		if (j)

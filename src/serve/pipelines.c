@@ -175,9 +175,9 @@ static int load_dir(struct pipelines *pl, const char *dir, struct ferr *err)
 		if (e->d_name[0] != '.' && str_ends_with(e->d_name, ".json"))
 			strv_push(&names, e->d_name);
 	size_t n = strv_len(names);
-	if (n)
+	if (names && n)
 		qsort(names, n, sizeof *names, by_name);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; names && i < n; i++) {
 		_cleanup_free_ char *p = path_join(dir, names[i]);
 		add_file(pl, p);
 	}
