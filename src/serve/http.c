@@ -508,8 +508,9 @@ int serve_http_start(struct srv *s, struct ferr *err)
 	s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, &sin,
 				MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
 				s->o.client_timeout ? s->o.client_timeout : 30u,
-				/* headers bigger than this are refused with 431 */
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
+				/* headers bigger than this are refused with 431; it is also
+				 * the read buffer of an upload: 256 KiB keeps the writes large */
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 << 10),
 				MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 				MHD_OPTION_ARRAY,
 				s->tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
