@@ -248,11 +248,25 @@ int record_write(const struct app_plan *plan, struct app_result *res, struct fer
 		return ferr_set(err, 0,
 				"provenance record: cannot encode (invalid UTF-8 in the tool's output?)");
 	_cleanup_free_ char *name = dashed_name(desc);
-	_cleanup_free_ char *fname = xasprintf("%s_%s.json", name, stamp);
-	char *path = path_join(opts->record_dir ? opts->record_dir : dir, fname);
 	char *text = app_json_dumps(rec, JSON_INDENT(4) | JSON_ENSURE_ASCII); /* big integers as numbers */
-	int r = text ? fs_write_atomic(path, text, strlen(text), 0644, err)
-		     : ferr_set(err, 0, "encode record");
+	if (!text)
+		return ferr_set(err, 0, "provenance record: cannot encode");
+	/* bosh's name, NAME_STAMP.json; two launches in the same microsecond
+	 * (a batch's workers) must not overwrite each other's records, so a
+	 * taken name gets -2, -3 ... */
+	char *path = NULL;
+	int r = -1;
+	for (int n = 1; n < 1000; n++) {
+		_cleanup_free_ char *fname =
+			n == 1 ? xasprintf("%s_%s.json", name, stamp) : xasprintf("%s_%s-%d.json", name, stamp, n);
+		path = path_join(opts->record_dir ? opts->record_dir : dir, fname);
+		ferr_clear(err);
+		r = fs_write_new(path, text, strlen(text), 0644, err);
+		if (r == 0 || err->errnum != EEXIST)
+			break;
+		free(path);
+		path = NULL;
+	}
 	free(text);
 	if (r < 0) {
 		free(path);

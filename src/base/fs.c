@@ -87,7 +87,8 @@ int fs_fsync_dir(const char *path, struct ferr *err)
 	return 0;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct ferr *err)
+static int write_beside(const char *path, const void *data, size_t len, mode_t mode, bool replace,
+	struct ferr *err)
 {
 	_cleanup_free_ char *dir = path_dirname(path);
 	_cleanup_free_ char *base = path_basename(path);
@@ -100,12 +101,24 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		unlink(tmp);
 		return ferr_set(err, e, "write %s", tmp);
 	}
-	if (rename(tmp, path) < 0) {
+	if (replace ? rename(tmp, path) < 0 : link(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
-		return ferr_set(err, e, "rename %s to %s", tmp, path);
+		return ferr_set(err, e, "%s %s to %s", replace ? "rename" : "link", tmp, path);
 	}
+	if (!replace && unlink(tmp) < 0)
+		return ferr_set(err, errno, "remove %s", tmp);
 	return fs_fsync_dir(dir, err);
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct ferr *err)
+{
+	return write_beside(path, data, len, mode, true, err);
+}
+
+int fs_write_new(const char *path, const void *data, size_t len, mode_t mode, struct ferr *err)
+{
+	return write_beside(path, data, len, mode, false, err);
 }
 
 int fs_read_file(const char *path, char **data, size_t *len, struct ferr *err)

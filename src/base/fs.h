@@ -12,6 +12,10 @@ int fs_mkdir_p(const char *path, mode_t mode, struct ferr *err);
 /* Write data to path atomically: a temporary file beside it, fsync, rename.
  * A reader sees the old content or the new, never a mix. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct ferr *err);
+/* The same, but never replaces a file: the new one appears whole at path
+ * (link(2) of a complete temporary file), or the call fails with EEXIST and
+ * leaves nothing behind. */
+int fs_write_new(const char *path, const void *data, size_t len, mode_t mode, struct ferr *err);
 /* write(2) until all of data is written, retrying on EINTR and short
  * writes. 0, or -1 with errno set. */
 int fs_write_all(int fd, const void *data, size_t len);

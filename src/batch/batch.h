@@ -157,6 +157,10 @@ struct batch_drive_opts {
  * tasks' states), <0 with err when it could not. */
 int batch_drive(struct batch_run *r, const struct batch_drive_opts *d, struct ferr *err);
 
+/* A multithreaded caller (a server) should not call batch_drive() in a
+ * thread: the local backend forks its workers from the calling process,
+ * and a fork of a multithreaded process may only exec. It should start a
+ * driver process instead: */
 /* Non-blocking start, for a server: a detached driver process (a new
  * session; `ferry batch resume RUN` of ferry_exe, NULL: this executable)
  * that outlives the caller, its output in RUN/driver.log. *pid is its
@@ -181,6 +185,9 @@ bool batch_driver_alive(struct batch_run *r, pid_t *pid);
  * scancel), with the reason from scontrol. squeue runs at most once every
  * few seconds, whoever asks (the time of the last call is in the journal). */
 int batch_refresh(struct batch_run *r, struct ferr *err);
+/* The same now, whenever the last one was (once, when a run has ended, so
+ * that its last tasks' reasons are Slurm's). */
+int batch_refresh_now(struct batch_run *r, struct ferr *err);
 
 /* ---- reading it ---- */
 

@@ -381,7 +381,7 @@ int batch_inputs_expand(struct batch_inputs *in, const json_t *desc, const json_
 	for (size_t t = 0; t < total; t++) {
 		_cleanup_json_ json_t *one = json_deep_copy(inv);
 		/* t in mixed radix, the first dimension outermost */
-		size_t rem = t, idx[257];
+		size_t rem = t, idx[257] = { 0 };
 		for (size_t d = nd; d-- > 0;) {
 			idx[d] = rem % dims[d];
 			rem /= dims[d];

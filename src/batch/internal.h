@@ -17,6 +17,8 @@ struct batch_run {
 	long ntasks;
 	enum batch_backend backend;
 	int driver_lock;      /* fd holding RUN/driver.lock while we drive, else -1 */
+	json_t *prepared;     /* local: the invocation of the task about to be forked */
+	long prepared_index;
 };
 
 /* journal.c */
@@ -34,6 +36,21 @@ int journal_err(sqlite3 *db, struct ferr *err, const char *what);
 double batch_now(void);
 
 /* task.c */
+struct task_result {
+	enum batch_state st;
+	int code;
+	char *reason;
+	json_t *outputs;
+	int attempts;
+	double start, end;
+};
+void task_result_clear(struct task_result *res);
+int task_result_write(const struct batch_run *r, long index, const struct task_result *res);
+int task_result_read(const struct batch_run *r, long index, struct task_result *res);
+void task_result_unlink(const struct batch_run *r, long index);
+int task_result_record(struct batch_run *r, long index, const struct task_result *res, struct ferr *err);
+int task_prepare(struct batch_run *r, long index, struct ferr *err);
+int task_worker(struct batch_run *r, long index);
 int task_lock(const struct batch_run *r, long index, bool wait); /* fd or -1 (held by another) */
 bool task_locked(const struct batch_run *r, long index);
 
@@ -45,6 +62,7 @@ int slurm_refresh(struct batch_run *r, bool force, struct ferr *err);
 /* Before a Slurm run: Slurm answers, and the store and RUN are on file
  * systems the nodes share. */
 int slurm_check(struct batch_run *r, struct ferr *err);
+int slurm_precheck(const char *run_dir, char **config, struct ferr *err);
 
 /* run.c */
 void batch_emit_progress(struct batch_run *r, const struct batch_drive_opts *d, bool force);

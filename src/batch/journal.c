@@ -16,6 +16,10 @@
 #include <string.h>
 #include <sys/vfs.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "base/cleanup.h"
+#include "base/path.h"
 
 #include "base/str.h"
 #include "batch/internal.h"
@@ -127,6 +131,13 @@ int journal_create(const char *path, const char *mode, sqlite3 **out, struct fer
 int journal_open(const char *path, sqlite3 **out, const char **mode, struct ferr *err)
 {
 	sqlite3 *db = NULL;
+	/* every command writes (a reader of a WAL journal too: its -shm), so
+	 * another user's run fails here with a line that says so, not with
+	 * SQLite's "unable to open database file" */
+	_cleanup_free_ char *dir = path_dirname(path);
+	if (access(path, R_OK | W_OK) < 0 || access(dir, W_OK | X_OK) < 0)
+		return ferr_setc(err, FERR_PERM, errno, "journal %s: you cannot write it", path),
+		       ferr_hint(err, "a run is driven and read by the user who submitted it");
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
 		ferr_setc(err, FERR_NOTFOUND, 0, "journal %s: %s", path, sqlite3_errmsg(db));
 		sqlite3_close(db);

@@ -55,6 +55,8 @@ static size_t next_pending(struct batch_run *r, long after, long *ids, size_t ma
 	return n;
 }
 
+static bool settle(struct batch_run *r, long task, enum batch_state none_state, const char *none_why);
+
 /* Before running: what an earlier driver left. Rows "running" or
  * "queued" whose task lock is free lost their process: pending again;
  * those whose lock is held still run (orphans, waited for). Failed and
@@ -83,6 +85,12 @@ static int reconcile(struct batch_run *r, long **orphans, size_t *norph, struct 
 		lost[n++] = id;
 	}
 	sqlite3_finalize(s);
+	/* a worker that finished after its driver died left its result */
+	size_t keep = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!settle(r, lost[i], BATCH_PENDING, NULL))
+			lost[keep++] = lost[i];
+	n = keep;
 	int rc = journal_exec(r->db, "BEGIN", err);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = journal_set_state(r->db, lost[i], BATCH_PENDING, NULL, err);
@@ -95,8 +103,8 @@ static int reconcile(struct batch_run *r, long **orphans, size_t *norph, struct 
 	return rc;
 }
 
-/* In the worker: a journal connection of its own (one made before fork()
- * must not be used in the child), default signals, then the task. */
+/* In the worker: default signals, no journal (SQLite's state, inherited
+ * from the driver, must not be used after fork()), the task, result.json. */
 static void worker_main(struct batch_run *r, long task)
 {
 	setpgid(0, 0);
@@ -106,43 +114,52 @@ static void worker_main(struct batch_run *r, long task)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	struct ferr e = FERR_INIT;
-	char db[4096];
-	snprintf(db, sizeof db, "%s/batch.db", r->dir);
-	const char *mode;
-	r->db = NULL; /* the parent's stays open, unused */
+	/* the driver's lock is the driver's: a worker that outlives it must
+	 * not keep the run looking driven (flock belongs to the open file,
+	 * which fork() shares) */
+	if (r->driver_lock >= 0)
+		close(r->driver_lock);
 	r->driver_lock = -1;
-	if (journal_open(db, &r->db, &mode, &e) < 0 || batch_run_task(r, task, &e) < 0) {
-		fprintf(stderr, "ferry: batch: task %ld: %s\n", task, e.msg);
-		_exit(1);
-	}
-	_exit(0);
+	_exit(task_worker(r, task));
 }
 
-/* A worker ended: if it did not record its task's end (killed, crashed),
- * the driver does. */
+/* A task's process is gone: record what its result.json says, or, with
+ * none, that it ended without one. Returns true when a result was found. */
+static bool settle(struct batch_run *r, long task, enum batch_state none_state, const char *none_why)
+{
+	struct task_result res;
+	struct ferr e = FERR_INIT;
+	if (task_result_read(r, task, &res) == 0) {
+		/* a tool stopped by the driver's SIGTERM: cancelled, not failed */
+		if (none_state == BATCH_CANCELLED && none_why && res.st != BATCH_SUCCEEDED) {
+			res.st = BATCH_CANCELLED;
+			free(res.reason);
+			res.reason = xstrdup(none_why);
+		}
+		task_result_record(r, task, &res, &e);
+		task_result_clear(&res);
+		return true;
+	}
+	if (none_why)
+		journal_set_state(r->db, task, none_state, none_why, &e);
+	return false;
+}
+
 static void reap(struct batch_run *r, struct worker *w, bool stopping)
 {
 	int status = 0;
 	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	close(w->pidfd);
-	struct batch_task t;
-	struct ferr e = FERR_INIT;
-	if (batch_task_get(r, w->task, &t, &e) < 0)
-		return;
-	if (t.state == BATCH_RUNNING || t.state == BATCH_PENDING) {
-		char why[128];
-		if (stopping)
-			snprintf(why, sizeof why, "cancelled (the driver was stopped)");
-		else if (WIFSIGNALED(status))
-			snprintf(why, sizeof why, "the worker was killed by signal %d", WTERMSIG(status));
-		else
-			snprintf(why, sizeof why, "the worker exited %d without recording the task's end (see %s/tasks/%ld/stderr)",
-				 WEXITSTATUS(status), r->dir, w->task);
-		journal_set_state(r->db, w->task, stopping ? BATCH_CANCELLED : BATCH_FAILED, why, &e);
-	}
-	batch_task_clear(&t);
+	char why[512];
+	if (stopping)
+		snprintf(why, sizeof why, "cancelled (the driver was stopped)");
+	else if (WIFSIGNALED(status))
+		snprintf(why, sizeof why, "the worker was killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(why, sizeof why, "the worker exited %d without a result (see %s/tasks/%ld/stderr)",
+			 WEXITSTATUS(status), r->dir, w->task);
+	settle(r, w->task, stopping ? BATCH_CANCELLED : BATCH_FAILED, why);
 }
 
 static void stop_all(struct batch_run *r, struct worker *w, size_t nw)
@@ -189,7 +206,6 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 	for (;;) {
 		if (d->stop && *d->stop) {
 			stop_all(r, w, nw);
-			nw = 0;
 			break;
 		}
 		/* fill the pool */
@@ -204,6 +220,13 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 			}
 			long task = ids[at++];
 			cursor = task;
+			int prep = task_prepare(r, task, err);
+			if (prep < 0) {
+				rc = -1;
+				break;
+			}
+			if (prep > 0)
+				continue; /* cancelled meanwhile */
 			fflush(stdout);
 			fflush(stderr);
 			pid_t pid = fork();
@@ -225,7 +248,6 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 		}
 		if (rc < 0) {
 			stop_all(r, w, nw);
-			nw = 0;
 			break;
 		}
 		if (!nw) {
@@ -235,16 +257,12 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 				if (orph[i] >= 0 && task_locked(r, orph[i]))
 					waiting = true;
 				else if (orph[i] >= 0) {
-					struct batch_task t;
-					struct ferr e = FERR_INIT;
-					if (batch_task_get(r, orph[i], &t, &e) == 0 &&
-					    (t.state == BATCH_RUNNING || t.state == BATCH_QUEUED)) {
-						journal_set_state(r->db, orph[i], BATCH_PENDING, NULL, &e);
+					if (!settle(r, orph[i], BATCH_PENDING, "")) {
+						/* it died without a result: run it again */
 						exhausted = false;
 						cursor = -1;
 						nids = at = 0;
 					}
-					batch_task_clear(&t);
 					orph[i] = -1;
 				}
 			if (!waiting && exhausted)
@@ -261,7 +279,6 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 		if (n < 0 && errno != EINTR) {
 			rc = ferr_set(err, errno, "poll");
 			stop_all(r, w, nw);
-			nw = 0;
 			break;
 		}
 		bool changed = false;

@@ -138,8 +138,10 @@ int batch_counts(struct batch_run *r, struct batch_counts *c, struct ferr *err)
 	/* durations: the finished tasks' end - start, sorted in memory (8
 	 * bytes a task: 800 kB for 100,000) */
 	if (sqlite3_prepare_v2(r->db,
-			       "SELECT end - start FROM tasks WHERE state IN ('succeeded', 'failed') AND end > 0 AND "
-			       "start > 0",
+			       /* most rows match: a plain scan beats the state index's
+				* lookups (2x on 100,000 tasks) */
+			       "SELECT end - start FROM tasks NOT INDEXED WHERE state IN ('succeeded', 'failed') AND "
+			       "end > 0 AND start > 0",
 			       -1, &s, NULL) != SQLITE_OK)
 		return journal_err(r->db, err, "read");
 	size_t n = 0, cap = 0;
@@ -185,7 +187,7 @@ static int add_failed(const struct batch_task *t, void *ud)
 	struct failed_ctx *f = ud;
 	f->n++;
 	if (f->max && json_array_size(f->list) >= f->max)
-		return 0;
+		return 1; /* enough: the total comes from the counts */
 	json_t *j = json_pack("{s:I,s:i,s:s?,s:s?,s:s?,s:i}", "task", (json_int_t)t->index, "exit-code", t->exit_code,
 			      "error", error_description(f->r->desc, t->exit_code), "reason", t->reason, "source",
 			      t->source, "attempts", t->attempt);
@@ -212,7 +214,7 @@ json_t *batch_status_json(struct batch_run *r, size_t max_failed, struct ferr *e
 	long fin = c.n[BATCH_SUCCEEDED] + c.n[BATCH_FAILED] + c.n[BATCH_CANCELLED];
 	return json_pack("{s:s,s:s,s:I,s:o,s:b,s:o,s:I,s:{s:f,s:f},s:b,s:I,s:s}", "run", r->dir, "backend",
 			 batch_backend_name(r->backend), "tasks", (json_int_t)c.total, "counts", counts, "done",
-			 fin == c.total, "failed", f.list, "failed-total", (json_int_t)f.n, "durations", "median-s",
+			 fin == c.total, "failed", f.list, "failed-total", (json_int_t)c.n[BATCH_FAILED], "durations", "median-s",
 			 c.median_s, "p95-s", c.p95_s, "driver-alive", alive, "driver-pid", (json_int_t)(alive ? pid : 0),
 			 "journal-mode", r->mode);
 }

@@ -167,6 +167,7 @@ static void run_free(struct batch_run *r)
 	json_decref(r->desc);
 	free(r->desc_arg);
 	json_decref(r->opts);
+	json_decref(r->prepared);
 	free(r);
 }
 
@@ -225,6 +226,9 @@ int batch_create(const char *run_dir, const char *desc_arg, const json_t *desc, 
 	char cwd[4096];
 	if (!getcwd(cwd, sizeof cwd))
 		return ferr_set(err, errno, "the working directory");
+	/* Slurm answers and sees the store: checked before anything exists */
+	if (opts->backend == BATCH_SLURM && slurm_precheck(run_dir, NULL, err) < 0)
+		return -1;
 	if (mkdir(run_dir, 0755) < 0) {
 		if (errno == EEXIST)
 			return ferr_setc(err, FERR_USAGE, EEXIST, "run directory %s", run_dir),
@@ -445,7 +449,7 @@ int batch_spawn_driver(const char *run_dir, const char *ferry_exe, pid_t *pid, s
 	sigaddset(&def, SIGPIPE);
 	posix_spawnattr_setsigdefault(&at, &def);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	char *argv[] = { "ferry", "batch", "resume", "--quiet", (char *)run_dir, NULL };
+	char *argv[] = { "ferry", "batch", "resume", "--quiet", "--wait", (char *)run_dir, NULL };
 	int e = posix_spawn(pid, exe, &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);

@@ -32,6 +32,10 @@
 #include "store/store.h"
 
 #define SQUEUE_EVERY_S 5.0
+/* A task whose tool died of SIGTERM or SIGKILL and that run-task recorded
+ * as a plain failure: Slurm's time limit or scancel may have sent it (the
+ * runtime passes the signal on to the tool), which scontrol tells. */
+#define KILLED_ROW "(state = 'failed' AND exit_code IN (137, 143) AND reason LIKE 'exit code%')"
 
 /* Run argv (no shell); *out gets stdout and stderr together. Returns the
  * exit status, or -1 when it could not be started (errno). */
@@ -90,6 +94,8 @@ static char *first_line(const char *s)
 static long config_long(const char *cfg, const char *key, long dflt)
 {
 	const char *p = cfg;
+	if (!cfg)
+		return dflt;
 	size_t L = strlen(key);
 	while ((p = strstr(p, key))) {
 		if ((p == cfg || p[-1] == '\n') && (p[L] == ' ' || p[L] == '=')) {
@@ -133,7 +139,9 @@ static bool other_nodes(void)
 	return false;
 }
 
-int slurm_check(struct batch_run *r, struct ferr *err)
+/* Slurm answers (*config: `scontrol show config`), and the store and the
+ * run directory are where the cluster's other nodes see them. */
+int slurm_precheck(const char *run_dir, char **config, struct ferr *err)
 {
 	char *argv[] = { "scontrol", "show", "config", NULL };
 	_cleanup_free_ char *out = NULL;
@@ -146,30 +154,39 @@ int slurm_check(struct batch_run *r, struct ferr *err)
 		return ferr_setc(err, FERR_NETWORK, 0, "Slurm unreachable: scontrol show config: %s", l),
 		       ferr_hint(err, "is slurmctld running (scontrol ping)? or use --backend local");
 	}
-	long max = config_long(out, "MaxArraySize", 1001);
+	if (other_nodes()) {
+		struct ferr e = FERR_INIT;
+		_cleanup_free_ char *root = store_default_root(&e);
+		if (root && fs_local(root))
+			return ferr_setc(err, FERR_INVALID, 0,
+					 "Slurm: the store %s is on a file system local to this node, which the "
+					 "cluster's other nodes do not see",
+					 root),
+			       ferr_hint(err, "set FERRY_HOME to a directory on a shared file system (home, "
+					      "/project, /scratch)");
+		_cleanup_free_ char *abs = realpath(run_dir, NULL);
+		_cleanup_free_ char *parent = abs ? NULL : path_dirname(run_dir);
+		if (fs_local(abs ? abs : parent))
+			return ferr_setc(err, FERR_INVALID, 0,
+					 "Slurm: run directory %s is on a file system local to this node, which the "
+					 "cluster's other nodes do not see",
+					 run_dir),
+			       ferr_hint(err, "choose a --run-dir on a shared file system");
+	}
+	if (config)
+		*config = steal_ptr(&out);
+	return 0;
+}
+
+int slurm_check(struct batch_run *r, struct ferr *err)
+{
+	_cleanup_free_ char *cfg = NULL;
+	if (slurm_precheck(r->dir, &cfg, err) < 0)
+		return -1;
+	long max = config_long(cfg, "MaxArraySize", 1001);
 	char buf[32];
 	snprintf(buf, sizeof buf, "%ld", max > 1 ? max : 1001);
-	if (journal_meta_set(r->db, "slurm_max_array_size", buf, err) < 0)
-		return -1;
-	if (!other_nodes())
-		return 0;
-	struct ferr e = FERR_INIT;
-	_cleanup_free_ char *root = store_default_root(&e);
-	if (root && fs_local(root))
-		return ferr_setc(err, FERR_INVALID, 0,
-				 "Slurm: the store %s is on a file system local to this node, which the cluster's other "
-				 "nodes do not see",
-				 root),
-		       ferr_hint(err, "set FERRY_HOME to a directory on a shared file system (home, /project, "
-				      "/scratch), then 'ferry batch resume %s'",
-				 r->dir);
-	if (fs_local(r->dir))
-		return ferr_setc(err, FERR_INVALID, 0,
-				 "Slurm: run directory %s is on a file system local to this node, which the cluster's "
-				 "other nodes do not see",
-				 r->dir),
-		       ferr_hint(err, "use --run-dir on a shared file system");
-	return 0;
+	return journal_meta_set(r->db, "slurm_max_array_size", buf, err);
 }
 
 static void sh_quote(struct dstr *s, const char *v)
@@ -236,7 +253,7 @@ static const char *const exported[] = { "PATH",	     "HOME",	       "USER",		"LA
 					"XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "TMPDIR",
 					"FERRY_BATCH_JOURNAL_MODE" };
 
-static int write_script(struct batch_run *r, char **args, char **path, struct ferr *err)
+static int write_script(struct batch_run *r, char **args, long max, char **path, struct ferr *err)
 {
 	_cleanup_free_ char *dir = path_join(r->dir, "slurm");
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
@@ -251,11 +268,13 @@ static int write_script(struct batch_run *r, char **args, char **path, struct fe
 		    "# ferry batch: the Slurm array job of run %s (%ld tasks).\n"
 		    "# Each array task runs one task of the run: task = OFFSET + SLURM_ARRAY_TASK_ID,\n"
 		    "# OFFSET being this script's argument (0 unless the run needed several arrays).\n"
-		    "# To submit it by hand, as ferry does:\n"
-		    "#   sbatch --array=0-%ld %s/array.sh 0\n"
-		    "#SBATCH --job-name=ferry-batch\n"
-		    "#SBATCH --export=NONE\n",
-		    r->dir, r->ntasks, r->ntasks - 1, dir);
+		    "# To submit all of it by hand (arrays of at most MaxArraySize=%ld):\n",
+		    r->dir, r->ntasks, max);
+	for (long off = 0; off < r->ntasks; off += max)
+		dstr_printf(&s, "#   sbatch --array=0-%ld %s/array.sh %ld\n",
+			    (r->ntasks - off < max ? r->ntasks - off : max) - 1, dir, off);
+	dstr_append(&s, "#SBATCH --job-name=ferry-batch\n"
+			"#SBATCH --export=NONE\n");
 	if (!strpbrk(dir, " \t'\""))
 		dstr_printf(&s, "#SBATCH --output=%s/%%A_%%a.out\n", dir);
 	for (char **a = args; a && *a; a++)
@@ -378,7 +397,7 @@ static int submit_pending(struct batch_run *r, struct ferr *err)
 	_cleanup_strv_ char **res = xcalloc(1, sizeof *res);
 	resources(r, &res);
 	_cleanup_free_ char *script = NULL;
-	if (write_script(r, res, &script, err) < 0)
+	if (write_script(r, res, max, &script, err) < 0)
 		return -1;
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(r->db, "SELECT id FROM tasks WHERE state = 'pending' ORDER BY id", -1, &s, NULL) !=
@@ -454,9 +473,9 @@ static void explain(struct batch_run *r, const char *job, const char *scontrol, 
 	enum batch_state to = BATCH_FAILED;
 	int code = -1;
 	if (*ec) {
-		int a = atoi(ec);
+		int a = (int)strtol(ec, NULL, 10);
 		const char *colon = strchr(ec, ':');
-		int sig = colon ? atoi(colon + 1) : 0;
+		int sig = colon ? (int)strtol(colon + 1, NULL, 10) : 0;
 		code = sig ? 128 + sig : a;
 	}
 	_cleanup_free_ char *reason = NULL;
@@ -477,8 +496,8 @@ static void explain(struct batch_run *r, const char *job, const char *scontrol, 
 				   job, index, st, why, ec, r->dir, job, index);
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(r->db,
-			       "UPDATE tasks SET state = ?, reason = ?, exit_code = ?, end = ? "
-			       "WHERE id = ? AND state IN ('queued', 'running')",
+			       "UPDATE tasks SET state = ?, reason = ?, exit_code = coalesce(?, exit_code), end = ? "
+			       "WHERE id = ? AND (state IN ('queued', 'running') OR " KILLED_ROW ")",
 			       -1, &s, NULL) != SQLITE_OK)
 		return;
 	sqlite3_bind_text(s, 1, batch_state_name(to), -1, SQLITE_STATIC);
@@ -529,8 +548,8 @@ int slurm_refresh(struct batch_run *r, bool force, struct ferr *err)
 	/* rows Slurm no longer runs, array job by array job */
 	sqlite3_stmt *rows = NULL;
 	if (sqlite3_prepare_v2(r->db,
-			       "SELECT id, slurm_job, slurm_index FROM tasks WHERE state IN ('queued', 'running') "
-			       "AND slurm_job IS NOT NULL ORDER BY slurm_job",
+			       "SELECT id, slurm_job, slurm_index FROM tasks WHERE slurm_job IS NOT NULL AND "
+			       "(state IN ('queued', 'running') OR " KILLED_ROW ") ORDER BY slurm_job",
 			       -1, &rows, NULL) != SQLITE_OK)
 		return journal_err(r->db, err, "read");
 	_cleanup_free_ char *shown_job = NULL;
@@ -568,6 +587,11 @@ int slurm_refresh(struct batch_run *r, bool force, struct ferr *err)
 int batch_refresh(struct batch_run *r, struct ferr *err)
 {
 	return slurm_refresh(r, false, err);
+}
+
+int batch_refresh_now(struct batch_run *r, struct ferr *err)
+{
+	return slurm_refresh(r, true, err);
 }
 
 int slurm_cancel(struct batch_run *r, struct ferr *err)
@@ -609,8 +633,11 @@ int slurm_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 		struct batch_counts c;
 		if (batch_counts(r, &c, err) < 0)
 			return -1;
-		if (!c.n[BATCH_PENDING] && !c.n[BATCH_QUEUED] && !c.n[BATCH_RUNNING])
+		if (!c.n[BATCH_PENDING] && !c.n[BATCH_QUEUED] && !c.n[BATCH_RUNNING]) {
+			if (slurm_refresh(r, true, err) < 0)
+				return -1;
 			break;
+		}
 		struct timespec ts = { 0, 250 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 		if (slurm_refresh(r, false, err) < 0)

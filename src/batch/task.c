@@ -1,7 +1,7 @@
 /* One task: the same launch as `ferry app launch` (app_launch_plan, run,
  * record), in RUN/tasks/<n>/, with the image already staged (no pull), its
  * stdout and stderr in files there, and its provenance record beside them.
- * While it runs, the process holds RUN/tasks/<n>/.lock (flock): a driver
+ * While it runs, the process holds a lock (flock) on RUN/tasks/<n>/: a driver
  * that finds a row "running" with the lock free knows its process is gone,
  * and one that finds the lock held knows it still runs (its driver was
  * killed, the task was not) and waits for it instead of starting it twice. */
@@ -24,8 +24,9 @@
 int task_lock(const struct batch_run *r, long index, bool wait)
 {
 	char p[4096];
-	snprintf(p, sizeof p, "%s/tasks/%ld/.lock", r->dir, index);
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* the directory itself: no lock file to create (an inode per task) */
+	snprintf(p, sizeof p, "%s/tasks/%ld", r->dir, index);
+	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
@@ -38,8 +39,8 @@ int task_lock(const struct batch_run *r, long index, bool wait)
 bool task_locked(const struct batch_run *r, long index)
 {
 	char p[4096];
-	snprintf(p, sizeof p, "%s/tasks/%ld/.lock", r->dir, index);
-	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+	snprintf(p, sizeof p, "%s/tasks/%ld", r->dir, index);
+	_cleanup_close_ int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	return flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
@@ -52,7 +53,8 @@ static int mark_running(struct batch_run *r, long index, struct ferr *err)
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(r->db,
 			       "UPDATE tasks SET state = 'running', attempt = attempt + 1, start = ?, end = NULL, "
-			       "exit_code = NULL, host = ?, pid = ?, reason = NULL, outputs = NULL WHERE id = ?",
+			       "exit_code = NULL, host = ?, pid = ?, reason = NULL, outputs = NULL "
+			       "WHERE id = ? AND state NOT IN ('succeeded', 'cancelled')",
 			       -1, &s, NULL) != SQLITE_OK)
 		return journal_err(r->db, err, "update");
 	sqlite3_bind_double(s, 1, batch_now());
@@ -61,15 +63,20 @@ static int mark_running(struct batch_run *r, long index, struct ferr *err)
 	sqlite3_bind_int64(s, 4, index);
 	int rc = sqlite3_step(s);
 	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : journal_err(r->db, err, "update");
+	if (rc != SQLITE_DONE)
+		return journal_err(r->db, err, "update");
+	/* 1: cancelled (or done) meanwhile, by `batch cancel`: not started */
+	return sqlite3_changes(r->db) ? 0 : 1;
 }
 
 static int mark_end(struct batch_run *r, long index, enum batch_state st, int code, const char *reason,
 		    const json_t *outputs, struct ferr *err)
 {
 	sqlite3_stmt *s = NULL;
+	/* only a running row: a task cancelled meanwhile (`batch cancel`)
+	 * stays cancelled */
 	if (sqlite3_prepare_v2(r->db, "UPDATE tasks SET state = ?, exit_code = ?, end = ?, reason = ?, outputs = ? "
-				      "WHERE id = ?",
+				      "WHERE id = ? AND state = 'running'",
 			       -1, &s, NULL) != SQLITE_OK)
 		return journal_err(r->db, err, "update");
 	_cleanup_free_ char *out = outputs ? json_dumps(outputs, JSON_COMPACT) : NULL;
@@ -182,6 +189,92 @@ static int redirect(const char *dir, const char *name, int target)
 	return r < 0 ? -1 : 0;
 }
 
+/* The attempts of one task, in its directory. With `journal`, each
+ * attempt's start and end go to the journal (run-task, Slurm); without,
+ * the caller reports the result (a local worker: result.json, which its
+ * driver records; a forked worker must not use SQLite, whose state it
+ * inherited from the driver). */
+static int task_exec(struct batch_run *r, long index, bool journal, struct task_result *res, struct ferr *err)
+{
+	memset(res, 0, sizeof *res);
+	res->st = BATCH_FAILED;
+	res->code = 125;
+	_cleanup_free_ char *dir = batch_task_dir(r, index);
+	_cleanup_json_ json_t *inv = NULL;
+	if (journal) {
+		inv = batch_task_invocation(r, index, err);
+		if (!inv)
+			return -1;
+	} else if (r->prepared && r->prepared_index == index) {
+		inv = json_incref(r->prepared); /* what the driver wrote, before it forked us */
+	} else {
+		_cleanup_free_ char *ip = path_join(dir, "invocation.json");
+		inv = json_load_path(ip, err);
+		if (!inv)
+			return -1;
+	}
+	_cleanup_free_ char *ipath = path_join(dir, "invocation.json");
+	if (journal && !fs_exists(ipath) && json_write_atomic(ipath, inv, 2, err) < 0)
+		return -1;
+	int out = dup(1), errfd = dup(2);
+	_cleanup_close_ int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (out < 0 || errfd < 0 || chdir(dir) < 0) {
+		ferr_set(err, errno, "task directory %s", dir);
+		if (out >= 0)
+			close(out);
+		if (errfd >= 0)
+			close(errfd);
+		return -1;
+	}
+	long retries = (long)json_integer_value(json_object_get(r->opts, "retries"));
+	int rc = 0;
+	res->start = batch_now();
+	for (long a = 0;; a++) {
+		fflush(stdout);
+		fflush(stderr);
+		if (redirect(dir, "stdout", 1) < 0 || redirect(dir, "stderr", 2) < 0) {
+			rc = ferr_set(err, errno, "task %ld: output files in %s", index, dir);
+			break;
+		}
+		int m = journal ? mark_running(r, index, err) : 0;
+		if (m != 0) {
+			rc = m < 0 ? -1 : 0;
+			if (m > 0 && !res->attempts)
+				res->st = BATCH_CANCELLED;
+			break;
+		}
+		free(res->reason);
+		json_decref(res->outputs);
+		res->reason = NULL;
+		res->outputs = NULL;
+		res->st = attempt(r, index, inv, dir, &res->code, &res->reason, &res->outputs);
+		res->attempts++;
+		res->end = batch_now();
+		fflush(stdout);
+		fflush(stderr);
+		if (journal && mark_end(r, index, res->st, res->code, res->reason, res->outputs, err) < 0) {
+			rc = -1;
+			break;
+		}
+		if (res->st == BATCH_SUCCEEDED || a >= retries || no_retry(r->opts, res->code))
+			break;
+	}
+	dup2(out, 1);
+	dup2(errfd, 2);
+	close(out);
+	close(errfd);
+	if (cwd >= 0 && fchdir(cwd) < 0)
+		return ferr_set(err, errno, "back to the working directory");
+	return rc;
+}
+
+void task_result_clear(struct task_result *res)
+{
+	free(res->reason);
+	json_decref(res->outputs);
+	memset(res, 0, sizeof *res);
+}
+
 int batch_run_task(struct batch_run *r, long index, struct ferr *err)
 {
 	if (index < 0 || index >= r->ntasks)
@@ -200,56 +293,129 @@ int batch_run_task(struct batch_run *r, long index, struct ferr *err)
 	batch_task_clear(&t);
 	if (done)
 		return 0; /* never twice */
-	_cleanup_json_ json_t *inv = batch_task_invocation(r, index, err);
+	struct task_result res;
+	int rc = task_exec(r, index, true, &res, err);
+	task_result_clear(&res);
+	return rc;
+}
+
+/* result.json: written by a local worker at its task's end (temporary file
+ * and rename: a reader sees all of it or nothing; no fsync, a machine
+ * crash at worst runs the task again). */
+int task_result_write(const struct batch_run *r, long index, const struct task_result *res)
+{
+	char p[4096], tmp[4200];
+	snprintf(p, sizeof p, "%s/tasks/%ld/result.json", r->dir, index);
+	snprintf(tmp, sizeof tmp, "%s.tmp", p);
+	_cleanup_json_ json_t *j = json_pack("{s:s,s:i,s:s?,s:O?,s:i,s:f,s:f}", "state", batch_state_name(res->st),
+					     "exit-code", res->code, "reason", res->reason, "outputs", res->outputs,
+					     "attempts", res->attempts, "start", res->start, "end", res->end);
+	_cleanup_free_ char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	if (!text)
+		return -1;
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || fs_write_all(fd, text, strlen(text)) < 0)
+		return -1;
+	return rename(tmp, p);
+}
+
+int task_result_read(const struct batch_run *r, long index, struct task_result *res)
+{
+	char p[4096];
+	snprintf(p, sizeof p, "%s/tasks/%ld/result.json", r->dir, index);
+	struct ferr e = FERR_INIT;
+	if (!fs_exists(p))
+		return -1;
+	_cleanup_json_ json_t *j = json_load_path(p, &e);
+	if (!j)
+		return -1;
+	memset(res, 0, sizeof *res);
+	int st = batch_state_parse(json_get_str(j, "state"));
+	res->st = st < 0 ? BATCH_FAILED : (enum batch_state)st;
+	res->code = (int)json_integer_value(json_object_get(j, "exit-code"));
+	res->reason = json_get_str(j, "reason") ? xstrdup(json_get_str(j, "reason")) : NULL;
+	res->outputs = json_incref(json_object_get(j, "outputs"));
+	res->attempts = (int)json_integer_value(json_object_get(j, "attempts"));
+	res->start = json_real_value(json_object_get(j, "start"));
+	res->end = json_real_value(json_object_get(j, "end"));
+	return 0;
+}
+
+void task_result_unlink(const struct batch_run *r, long index)
+{
+	char p[4096];
+	snprintf(p, sizeof p, "%s/tasks/%ld/result.json", r->dir, index);
+	unlink(p);
+}
+
+/* The body of a local worker (a fork of the driver): the task, its result
+ * in result.json. No journal access. Returns the process's exit status. */
+int task_worker(struct batch_run *r, long index)
+{
+	struct ferr e = FERR_INIT;
+	_cleanup_close_ int lock = task_lock(r, index, false);
+	if (lock < 0) {
+		fprintf(stderr, "ferry: batch: task %ld of %s is running already\n", index, r->dir);
+		return 1;
+	}
+	struct task_result res;
+	int rc = task_exec(r, index, false, &res, &e);
+	if (rc < 0) {
+		free(res.reason);
+		res.reason = xstrdup(e.msg);
+		res.st = BATCH_FAILED;
+		res.code = 125;
+	}
+	int w = task_result_write(r, index, &res);
+	task_result_clear(&res);
+	return w < 0 ? 1 : 0;
+}
+
+/* Record what result.json says (a worker's end) in the journal. */
+int task_result_record(struct batch_run *r, long index, const struct task_result *res, struct ferr *err)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(r->db,
+			       "UPDATE tasks SET state = ?, exit_code = ?, start = ?, end = ?, reason = ?, outputs = ?, "
+			       "attempt = max(attempt, 1) - 1 + ? WHERE id = ?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return journal_err(r->db, err, "update");
+	_cleanup_free_ char *out = res->outputs ? json_dumps(res->outputs, JSON_COMPACT) : NULL;
+	sqlite3_bind_text(s, 1, batch_state_name(res->st), -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, res->code);
+	sqlite3_bind_double(s, 3, res->start);
+	sqlite3_bind_double(s, 4, res->end);
+	if (res->reason)
+		sqlite3_bind_text(s, 5, res->reason, -1, SQLITE_STATIC);
+	if (out)
+		sqlite3_bind_text(s, 6, out, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 7, res->attempts > 0 ? res->attempts : 1);
+	sqlite3_bind_int64(s, 8, index);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : journal_err(r->db, err, "update");
+}
+
+/* Before a local worker starts: the row running, the directory and its
+ * invocation.json there, no stale result.json. */
+int task_prepare(struct batch_run *r, long index, struct ferr *err)
+{
+	_cleanup_free_ char *dir = batch_task_dir(r, index);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return ferr_set(err, errno, "task directory %s", dir);
+	task_result_unlink(r, index);
+	/* written in place, every time: a driver killed while writing it left
+	 * the task pending, and the next one writes it again */
+	_cleanup_free_ char *ipath = path_join(dir, "invocation.json");
+	json_t *inv = batch_task_invocation(r, index, err);
 	if (!inv)
 		return -1;
-	_cleanup_free_ char *ipath = path_join(dir, "invocation.json");
-	if (!fs_exists(ipath) && json_write_atomic(ipath, inv, 2, err) < 0)
-		return -1;
-	int out = dup(1), errfd = dup(2);
-	_cleanup_close_ int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (out < 0 || errfd < 0 || chdir(dir) < 0) {
-		ferr_set(err, errno, "task directory %s", dir);
-		if (out >= 0)
-			close(out);
-		if (errfd >= 0)
-			close(errfd);
-		return -1;
-	}
-	long retries = (long)json_integer_value(json_object_get(r->opts, "retries"));
-	int rc = 0;
-	for (long a = 0;; a++) {
-		fflush(stdout);
-		fflush(stderr);
-		if (redirect(dir, "stdout", 1) < 0 || redirect(dir, "stderr", 2) < 0) {
-			rc = ferr_set(err, errno, "task %ld: output files in %s", index, dir);
-			break;
-		}
-		if (mark_running(r, index, err) < 0) {
-			rc = -1;
-			break;
-		}
-		int code = 125;
-		char *reason = NULL;
-		json_t *outputs = NULL;
-		enum batch_state st = attempt(r, index, inv, dir, &code, &reason, &outputs);
-		fflush(stdout);
-		fflush(stderr);
-		int m = mark_end(r, index, st, code, reason, outputs, err);
-		free(reason);
-		json_decref(outputs);
-		if (m < 0) {
-			rc = -1;
-			break;
-		}
-		if (st == BATCH_SUCCEEDED || a >= retries || no_retry(r->opts, code))
-			break;
-	}
-	dup2(out, 1);
-	dup2(errfd, 2);
-	close(out);
-	close(errfd);
-	if (cwd >= 0 && fchdir(cwd) < 0)
-		return ferr_set(err, errno, "back to the working directory");
-	return rc;
+	json_decref(r->prepared);
+	r->prepared = inv;
+	r->prepared_index = index;
+	_cleanup_free_ char *text = json_dumps(inv, JSON_INDENT(2));
+	_cleanup_close_ int fd = open(ipath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || !text || fs_write_all(fd, text, strlen(text)) < 0)
+		return ferr_set(err, errno, "%s", ipath);
+	return mark_running(r, index, err);
 }

@@ -40,6 +40,8 @@ static const char usage[] =
 	"  --no-retry-codes L    exit codes (comma-separated) never retried\n"
 	"  --detach              local: drive the run in the background (follow it\n"
 	"                        with status/wait)\n"
+	"  --hold                create the run (validated, journal written), start\n"
+	"                        nothing: 'ferry batch resume RUN' starts it\n"
 	"  --wait                slurm: wait until every task ended (default: return\n"
 	"                        once submitted)\n"
 	"  --max-running M       slurm: at most M array tasks at once (--array=...%M)\n"
@@ -81,7 +83,7 @@ struct bopts {
 	int *no_retry;
 	size_t n_no_retry;
 	struct batch_opts o;
-	bool detach, wait, quiet, json;
+	bool detach, wait, quiet, json, hold;
 	char **args;
 	int nargs;
 };
@@ -154,7 +156,7 @@ static bool parse_count(const char *s, unsigned *out)
 static int parse(int argc, char **argv, struct bopts *b)
 {
 	enum { O_EXPAND = 256, O_LISTSEP, O_RUNDIR, O_BACKEND, O_RETRIES, O_NORETRY, O_DETACH, O_WAIT, O_MAXRUN,
-	       O_PART, O_ACCT, O_SOPT, O_CPUS, O_MEM, O_TIME, O_NOCONT, O_INSECURE, O_JSON };
+	       O_PART, O_ACCT, O_SOPT, O_CPUS, O_MEM, O_TIME, O_NOCONT, O_INSECURE, O_JSON, O_HOLD };
 	static const struct option lo[] = {
 		{ "expand", required_argument, NULL, O_EXPAND },
 		{ "list-sep", required_argument, NULL, O_LISTSEP },
@@ -164,6 +166,7 @@ static int parse(int argc, char **argv, struct bopts *b)
 		{ "retries", required_argument, NULL, O_RETRIES },
 		{ "no-retry-codes", required_argument, NULL, O_NORETRY },
 		{ "detach", no_argument, NULL, O_DETACH },
+		{ "hold", no_argument, NULL, O_HOLD },
 		{ "wait", no_argument, NULL, O_WAIT },
 		{ "max-running", required_argument, NULL, O_MAXRUN },
 		{ "partition", required_argument, NULL, O_PART },
@@ -211,6 +214,7 @@ static int parse(int argc, char **argv, struct bopts *b)
 						       optarg);
 			break;
 		case O_DETACH: b->detach = true; break;
+		case O_HOLD: b->hold = true; break;
 		case O_WAIT: b->wait = true; break;
 		case O_MAXRUN:
 			if (!parse_count(optarg, &b->o.max_running))
@@ -343,7 +347,7 @@ static int sub_submit(struct bopts *b)
 		fprintf(stderr, "ferry: batch: %s: %ld task%s, %s backend, journal %s\n", batch_run_dir(r),
 			batch_task_count(r), batch_task_count(r) == 1 ? "" : "s",
 			batch_backend_name(batch_run_backend(r)), batch_journal_mode(r));
-	rc = drive(r, b, batch_run_backend(r) == BATCH_SLURM && !b->wait);
+	rc = b->hold ? EXIT_OK : drive(r, b, batch_run_backend(r) == BATCH_SLURM && !b->wait);
 	batch_close(r);
 	return rc;
 }
@@ -364,7 +368,7 @@ static int sub_resume(struct bopts *b)
 	int rc = open_run(b, "resume", &r);
 	if (rc)
 		return rc;
-	rc = drive(r, b, batch_run_backend(r) == BATCH_SLURM && !b->wait && !b->quiet);
+	rc = drive(r, b, batch_run_backend(r) == BATCH_SLURM && !b->wait);
 	batch_close(r);
 	return rc;
 }
@@ -388,9 +392,12 @@ static void print_status(struct batch_run *r, const json_t *j)
 	for (size_t i = 0; i < json_array_size(f); i++) {
 		const json_t *t = json_array_get(f, i);
 		const char *err = json_get_str(t, "error");
-		printf("  task %lld: exit %lld%s%s%s: %s (%s)\n", (long long)json_integer_value(json_object_get(t, "task")),
+		const char *why = json_get_str(t, "reason") ?: "";
+		/* "exit code N: description" says again what the line says */
+		bool plain = !*why || str_starts_with(why, "exit code ");
+		printf("  task %lld: exit %lld%s%s%s%s%s [%s]\n", (long long)json_integer_value(json_object_get(t, "task")),
 		       (long long)json_integer_value(json_object_get(t, "exit-code")), err ? " (" : "", err ? err : "",
-		       err ? ")" : "", json_get_str(t, "reason") ?: "", json_get_str(t, "source") ?: "");
+		       err ? ")" : "", plain ? "" : ": ", plain ? "" : why, json_get_str(t, "source") ?: "");
 	}
 	if (json_is_true(json_object_get(j, "driver-alive")))
 		printf("driver: pid %lld\n", (long long)json_integer_value(json_object_get(j, "driver-pid")));
@@ -445,6 +452,8 @@ static int sub_wait(struct bopts *b)
 		bar(&p, NULL);
 		bool active = c.n[BATCH_PENDING] || c.n[BATCH_QUEUED] || c.n[BATCH_RUNNING];
 		if (!active) {
+			if (batch_refresh_now(r, &e) < 0)
+				log_warn("%s", e.msg);
 			if (!b->quiet)
 				print_counts(r);
 			rc = all_succeeded(r);

@@ -62,6 +62,25 @@ store_sum() {
 	[ "$status" -eq 0 ] && [ "$output" = ok ]
 }
 
+@test "store: a store under \$XDG_DATA_HOME, bound by its parent, is read-only inside" {
+	need_images
+	# The store ferry opens and the store the runtime protects come from
+	# one rule (store_default_root): XDG_DATA_HOME without FERRY_HOME.
+	unset FERRY_HOME
+	export XDG_DATA_HOME="$BATS_TEST_TMPDIR/xdg"
+	mkdir -p "$XDG_DATA_HOME"
+	run "$FERRY" pull -q "$BB"
+	[ "$status" -eq 0 ]
+	local before
+	before=$(store_sum "$XDG_DATA_HOME/ferry")
+	run "$FERRY" exec --no-pull -B "$XDG_DATA_HOME:/xdg" "$BB" sh -c '
+		for f in /xdg/ferry/images/*/rootfs/etc/os-release; do echo TAMPERED > $f && echo WROTE; done
+		touch /xdg/ferry/new && echo CREATED; touch /xdg/other && echo OTHER'
+	[[ "$output" != *WROTE* ]] && [[ "$output" != *CREATED* ]]
+	[[ "$output" == *OTHER* ]]
+	[ "$(store_sum "$XDG_DATA_HOME/ferry")" = "$before" ]
+}
+
 @test "store: FERRY_HOME under /tmp, FERRY_STORE_PATH entries and a -B of the store are read-only inside" {
 	need_images
 	local ro="$BATS_TEST_TMPDIR/ro-store"

@@ -334,6 +334,28 @@ static void test_rm_rf_at(void **state)
 	assert_false(fs_exists(x));
 }
 
+static void test_write_new(void **state)
+{
+	const char *t = *state;
+	struct ferr err = FERR_INIT;
+	_cleanup_free_ char *p = xasprintf("%s/record.json", t);
+	assert_int_equal(fs_write_new(p, "one", 3, 0644, &err), 0);
+	assert_int_equal(count_hidden(t), 0);
+	/* A second writer of the same name fails with EEXIST, keeps the first
+	 * file as it was and leaves no temporary file behind. */
+	assert_true(fs_write_new(p, "two!", 4, 0644, &err) < 0);
+	assert_int_equal(err.errnum, EEXIST);
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	assert_int_equal(fs_read_file(p, &data, &len, &err), 0);
+	assert_string_equal(data, "one");
+	assert_int_equal(count_hidden(t), 0);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(st.st_mode & 07777, 0644);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -341,7 +363,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_mkdir_p), T(test_write_atomic),       T(test_read_file),
 		T(test_rm_rf),   T(test_rm_rf_unprivileged), T(test_exists_is_dir),
-		T(test_fsync_dir),          T(test_rm_rf_at),
+		T(test_fsync_dir),          T(test_rm_rf_at), T(test_write_new),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
