@@ -352,3 +352,22 @@ PY
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"needs both --tls-cert and --tls-key"* ]]
 }
+
+@test "serve: SIGTERM drains a request in flight, then exits 0" {
+	key=$(serve_user alice)
+	serve_start
+	# larger than what the socket buffers hold, so the answer is still being
+	# sent when the signal comes
+	head -c 48000000 /dev/urandom >"$SV/state/data/alice/big.bin"
+	curl -s --limit-rate 8M -H "apikey: $key" -o "$SV/got.bin" "$URL/path/alice/big.bin?action=content" &
+	dl=$!
+	for i in $(seq 1 50); do [ -s "$SV/got.bin" ] && break; sleep 0.1; done
+	[ -s "$SV/got.bin" ]
+	kill -TERM "$SV_PID"
+	wait "$dl"
+	cmp "$SV/got.bin" "$SV/state/data/alice/big.bin"
+	serve_stop
+	# and it accepts nothing new meanwhile: the port is closed now
+	run curl -s -m 5 "$URL/platform"
+	[ "$status" -ne 0 ]
+}
