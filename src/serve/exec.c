@@ -25,21 +25,15 @@
 #include "batch/batch.h"
 #include "serve/internal.h"
 
-struct execs {
-	pthread_t mon;
-	bool running;
-	volatile int stop;
-};
-
 static const char *const terminal[] = { "Finished", "ExecutionFailed", "InitializationFailed", "Killed", "Unknown",
 					NULL };
 
-static bool is_terminal(const char *st)
+bool exec_is_terminal(const char *st)
 {
 	return strv_contains((char *const *)terminal, st);
 }
 
-static const char *status_of(enum batch_state s)
+const char *exec_status_of(enum batch_state s)
 {
 	switch (s) {
 	case BATCH_PENDING:
@@ -52,7 +46,7 @@ static const char *status_of(enum batch_state s)
 	}
 }
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
+sqlite3_stmt *exec_prep(sqlite3 *db, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -60,7 +54,7 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
 	return st;
 }
 
-static const char *col(sqlite3_stmt *st, int i)
+const char *exec_col(sqlite3_stmt *st, int i)
 {
 	const char *t = (const char *)sqlite3_column_text(st, i);
 	return t ? t : "";
@@ -79,10 +73,10 @@ static const char *col(sqlite3_stmt *st, int i)
 static json_t *exec_json(sqlite3_stmt *st)
 {
 	json_error_t je;
-	json_t *inputs = json_loads(col(st, 3), 0, &je);
-	json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:s, s:I}", "identifier", col(st, 0), "name", col(st, 1),
-			      "pipelineIdentifier", col(st, 2), "inputValues", inputs ? inputs : json_object(),
-			      "status", col(st, 4), "timeout", (json_int_t)sqlite3_column_int64(st, 5));
+	json_t *inputs = json_loads(exec_col(st, 3), 0, &je);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:s, s:I}", "identifier", exec_col(st, 0), "name", exec_col(st, 1),
+			      "pipelineIdentifier", exec_col(st, 2), "inputValues", inputs ? inputs : json_object(),
+			      "status", exec_col(st, 4), "timeout", (json_int_t)sqlite3_column_int64(st, 5));
 	json_object_set_new(j, "submissionDate", json_integer(sqlite3_column_int64(st, 6)));
 	if (sqlite3_column_int64(st, 7))
 		json_object_set_new(j, "startDate", json_integer(sqlite3_column_int64(st, 7)));
@@ -93,8 +87,8 @@ static json_t *exec_json(sqlite3_stmt *st)
 	/* returnedFiles only once the execution is terminal */
 	bool vip = sqlite3_column_int64(st, 12) != 0;
 	json_t *rf = NULL;
-	if (is_terminal(col(st, 4)) && sqlite3_column_type(st, 10) != SQLITE_NULL)
-		rf = json_loads(col(st, 10), 0, &je);
+	if (exec_is_terminal(exec_col(st, 4)) && sqlite3_column_type(st, 10) != SQLITE_NULL)
+		rf = json_loads(exec_col(st, 10), 0, &je);
 	if (vip) {
 		if (!rf)
 			rf = json_object();
@@ -105,15 +99,15 @@ static json_t *exec_json(sqlite3_stmt *st)
 			json_object_foreach(rf, k, v) json_array_extend(all, v);
 			json_object_set_new(rf, "output_file", all);
 		}
-		if (!strcmp(col(st, 4), "Ready") || !strcmp(col(st, 4), "Initializing"))
+		if (!strcmp(exec_col(st, 4), "Ready") || !strcmp(exec_col(st, 4), "Initializing"))
 			json_object_set_new(j, "status", json_string("Running"));
 		if (!json_object_get(j, "startDate"))
 			json_object_set_new(j, "startDate", json_integer(sqlite3_column_int64(st, 6)));
 	}
 	if (rf)
 		json_object_set_new(j, "returnedFiles", rf);
-	if (*col(st, 11))
-		json_object_set_new(j, "studyIdentifier", json_string(col(st, 11)));
+	if (*exec_col(st, 11))
+		json_object_set_new(j, "studyIdentifier", json_string(exec_col(st, 11)));
 	return j;
 }
 
@@ -121,7 +115,7 @@ static json_t *exec_json(sqlite3_stmt *st)
 static sqlite3_stmt *find_exec(struct req *r, sqlite3 *db, const char *id, const char *cols)
 {
 	_cleanup_free_ char *sql = xasprintf("SELECT %s FROM executions WHERE id = ? AND user = ?", cols);
-	sqlite3_stmt *st = prep(db, sql);
+	sqlite3_stmt *st = exec_prep(db, sql);
 	if (!st) {
 		reply_error(r, 500, SC_INTERNAL, "database: %s", sqlite3_errmsg(db));
 		return NULL;
@@ -136,7 +130,7 @@ static sqlite3_stmt *find_exec(struct req *r, sqlite3 *db, const char *id, const
 	return st;
 }
 
-static char *run_dir(struct srv *s, const char *id)
+char *exec_run_dir(struct srv *s, const char *id)
 {
 	return path_join(s->runs, id);
 }
@@ -355,7 +349,7 @@ static void create_exec(struct req *r)
 	close(rfd);
 	char id[24];
 	new_id(id);
-	_cleanup_free_ char *rdir = run_dir(r->s, id);
+	_cleanup_free_ char *rdir = exec_run_dir(r->s, id);
 	struct batch_inputs bi = { 0 };
 	_cleanup_free_ char *src = xasprintf("execution %s", id);
 	batch_inputs_add(&bi, inv, src);
@@ -377,7 +371,7 @@ static void create_exec(struct req *r)
 	batch_close(run);
 	json_decref(probs);
 	sqlite3 *db = db_get(r->s, &err);
-	sqlite3_stmt *st = db ? prep(db, "INSERT INTO executions (id, user, name, pipeline, inputs, status, timeout,"
+	sqlite3_stmt *st = db ? exec_prep(db, "INSERT INTO executions (id, user, name, pipeline, inputs, status, timeout,"
 					 " submitted, results, vip, study) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 			      : NULL;
 	if (!st)
@@ -425,7 +419,7 @@ static void list_execs(struct req *r, sqlite3 *db)
 	if (lim && (*end || l < 0))
 		return reply_error(r, 400, SC_BAD_VALUE, "limit must be a number >= 0");
 	const char *study = req_query(r, "studyIdentifier");
-	sqlite3_stmt *st = prep(db, study ? "SELECT " EXEC_COLS " FROM executions WHERE user = ? AND study = ?"
+	sqlite3_stmt *st = exec_prep(db, study ? "SELECT " EXEC_COLS " FROM executions WHERE user = ? AND study = ?"
 					    " ORDER BY seq DESC LIMIT ? OFFSET ?"
 					  : "SELECT " EXEC_COLS " FROM executions WHERE user = ? AND ?2 IS NULL"
 					    " ORDER BY seq DESC LIMIT ? OFFSET ?");
@@ -448,7 +442,7 @@ static void list_execs(struct req *r, sqlite3 *db)
 static void count_execs(struct req *r, sqlite3 *db)
 {
 	const char *study = req_query(r, "studyIdentifier");
-	sqlite3_stmt *st = prep(db, study ? "SELECT count(*) FROM executions WHERE user = ? AND study = ?"
+	sqlite3_stmt *st = exec_prep(db, study ? "SELECT count(*) FROM executions WHERE user = ? AND study = ?"
 					  : "SELECT count(*) FROM executions WHERE user = ?");
 	if (!st)
 		return reply_error(r, 500, SC_INTERNAL, "database: %s", sqlite3_errmsg(db));
@@ -462,9 +456,9 @@ static void count_execs(struct req *r, sqlite3 *db)
 	reply_text(r, 200, "text/plain", buf, strlen(buf));
 }
 
-static int set_status(sqlite3 *db, const char *id, const char *status, int code)
+int exec_set_status(sqlite3 *db, const char *id, const char *status, int code)
 {
-	sqlite3_stmt *st = prep(db, "UPDATE executions SET status = ?, error_code = ?,"
+	sqlite3_stmt *st = exec_prep(db, "UPDATE executions SET status = ?, error_code = ?,"
 				    " ended = CASE WHEN ended = 0 THEN strftime('%s','now') ELSE ended END WHERE id = ?");
 	if (!st)
 		return -1;
@@ -478,7 +472,7 @@ static int set_status(sqlite3 *db, const char *id, const char *status, int code)
 
 static void cancel_run(struct srv *s, const char *id)
 {
-	_cleanup_free_ char *rd = run_dir(s, id);
+	_cleanup_free_ char *rd = exec_run_dir(s, id);
 	struct batch_run *run = NULL;
 	struct ferr err = FERR_INIT;
 	if (batch_open(rd, &run, &err) == 0) {
@@ -492,12 +486,12 @@ static void kill_exec(struct req *r, sqlite3 *db, const char *id)
 	sqlite3_stmt *st = find_exec(r, db, id, "status");
 	if (!st)
 		return;
-	bool term = is_terminal(col(st, 0));
+	bool term = exec_is_terminal(exec_col(st, 0));
 	sqlite3_finalize(st);
 	if (term)
 		return reply_error(r, 409, SC_STATE, "execution %s has ended already", id);
 	cancel_run(r->s, id);
-	set_status(db, id, "Killed", 0);
+	exec_set_status(db, id, "Killed", 0);
 	reply_empty(r, 204);
 }
 
@@ -506,8 +500,8 @@ static void delete_exec(struct req *r, sqlite3 *db, const char *id)
 	sqlite3_stmt *st = find_exec(r, db, id, "status, results");
 	if (!st)
 		return;
-	bool term = is_terminal(col(st, 0));
-	_cleanup_free_ char *results = xstrdup(col(st, 1));
+	bool term = exec_is_terminal(exec_col(st, 0));
+	_cleanup_free_ char *results = xstrdup(exec_col(st, 1));
 	sqlite3_finalize(st);
 	if (!term)
 		cancel_run(r->s, id);
@@ -519,9 +513,9 @@ static void delete_exec(struct req *r, sqlite3 *db, const char *id)
 		if (rd >= 0)
 			fs_rm_rf_at(rd, id, &err);
 	}
-	_cleanup_free_ char *rdir = run_dir(r->s, id);
+	_cleanup_free_ char *rdir = exec_run_dir(r->s, id);
 	/* the run goes once its driver is gone; the monitor finishes that */
-	st = prep(db, "DELETE FROM executions WHERE id = ? AND user = ?");
+	st = exec_prep(db, "DELETE FROM executions WHERE id = ? AND user = ?");
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, r->user, -1, SQLITE_TRANSIENT);
 	sqlite3_step(st);
@@ -539,7 +533,7 @@ static void update_exec(struct req *r, sqlite3 *db, const char *id)
 	sqlite3_stmt *st = find_exec(r, db, id, "status");
 	if (!st)
 		return;
-	_cleanup_free_ char *status = xstrdup(col(st, 0));
+	_cleanup_free_ char *status = xstrdup(exec_col(st, 0));
 	sqlite3_finalize(st);
 	const char *nid = json_get_str(j, "identifier"), *nst = json_get_str(j, "status");
 	if ((nid && strcmp(nid, id)) || (nst && strcmp(nst, status)))
@@ -550,7 +544,7 @@ static void update_exec(struct req *r, sqlite3 *db, const char *id)
 	if (to && (!json_is_integer(to) || json_integer_value(to) < 0))
 		return reply_error(r, 400, SC_BAD_TIMEOUT, "timeout must be a number of seconds (0: none)");
 	/* other fields are ignored, as the spec says */
-	st = prep(db, "UPDATE executions SET name = coalesce(?, name), timeout = coalesce(?, timeout) WHERE id = ?");
+	st = exec_prep(db, "UPDATE executions SET name = coalesce(?, name), timeout = coalesce(?, timeout) WHERE id = ?");
 	if (name)
 		sqlite3_bind_text(st, 1, json_string_value(name), -1, SQLITE_TRANSIENT);
 	else
@@ -588,7 +582,7 @@ static void results_exec(struct req *r, sqlite3 *db, const char *id)
 	if (!st)
 		return;
 	json_error_t je;
-	json_t *rf = is_terminal(col(st, 0)) ? json_loads(col(st, 1), 0, &je) : NULL;
+	json_t *rf = exec_is_terminal(exec_col(st, 0)) ? json_loads(exec_col(st, 1), 0, &je) : NULL;
 	sqlite3_finalize(st);
 	json_t *a = json_array();
 	struct ferr err = FERR_INIT;
@@ -675,178 +669,3 @@ void route_executions(struct req *r, const char *rest)
 	reply_error(r, 404, SC_NO_ROUTE, "%s /executions/%s/%s: no such operation", m, id, op);
 }
 
-/* ---- the monitor ---- */
-
-/* Move the task's outputs into <results>/<id>/ beneath the user's tree;
- * returnedFiles {output-id: [platform path]}. */
-static json_t *collect(struct srv *s, const char *user, const char *id, const char *results, bool vip,
-		       struct batch_run *run)
-{
-	json_t *rf = json_object();
-	struct ferr err = FERR_INIT;
-	_cleanup_json_ json_t *outs = batch_task_outputs(run, 0, &err);
-	_cleanup_free_ char *tdir = batch_task_dir(run, 0);
-	_cleanup_close_ int root = user_tree_fd(s, user, &err);
-	if (root < 0)
-		return rf;
-	_cleanup_free_ char *dest_rel = *results ? xasprintf("%s/%s", results, id) : xstrdup(id);
-	_cleanup_close_ int dest = inroot_mkdir_p(root, dest_rel, 0755, &err);
-	if (dest < 0)
-		return rf;
-	const char *k;
-	json_t *v;
-	json_object_foreach(outs, k, v)
-	{
-		json_t *list = json_array();
-		json_t *paths = json_is_array(v) ? v : NULL;
-		size_t n = paths ? json_array_size(paths) : 1;
-		for (size_t i = 0; i < n; i++) {
-			const char *hp = json_string_value(paths ? json_array_get(paths, i) : v);
-			if (!hp || !path_is_inside(tdir, hp))
-				continue; /* only what the task wrote in its own directory */
-			_cleanup_free_ char *norm_t = path_normalize(tdir), *norm_h = path_normalize(hp);
-			const char *sub = norm_h + strlen(norm_t);
-			while (*sub == '/')
-				sub++;
-			if (!*sub)
-				continue;
-			_cleanup_free_ char *parent = path_dirname(sub), *leaf = path_basename(sub);
-			int pd = strcmp(parent, ".") ? inroot_mkdir_p(dest, parent, 0755, &err) : dup(dest);
-			if (pd < 0)
-				continue;
-			/* rename, not copy: the same file system; a symlink the tool
-			 * left is moved as a symlink and the path API never follows
-			 * it out of the tree */
-			int rr = renameat(AT_FDCWD, norm_h, pd, leaf);
-			close(pd);
-			if (rr < 0)
-				continue;
-			_cleanup_free_ char *rel = xasprintf("%s/%s", dest_rel, sub);
-			_cleanup_free_ char *pp = rel_to_platform(user, rel, vip);
-			json_array_append_new(list, json_string(pp));
-		}
-		json_object_set_new(rf, k, list);
-	}
-	return rf;
-}
-
-static void monitor_one(struct srv *s, sqlite3 *db, sqlite3_stmt *row)
-{
-	const char *id = col(row, 0), *user = col(row, 1), *results = col(row, 2);
-	long long timeout = sqlite3_column_int64(row, 3), started = sqlite3_column_int64(row, 4);
-	bool vip = sqlite3_column_int64(row, 5) != 0;
-	const char *status = col(row, 6);
-	_cleanup_free_ char *rd = run_dir(s, id);
-	struct batch_run *run = NULL;
-	struct ferr err = FERR_INIT;
-	if (batch_open(rd, &run, &err) < 0) {
-		set_status(db, id, "Unknown", SC_INTERNAL);
-		return;
-	}
-	struct batch_task t = { 0 };
-	if (batch_task_get(run, 0, &t, &err) < 0) {
-		batch_close(run);
-		return;
-	}
-	const char *now_status = status_of(t.state);
-	long long now = (long long)time(NULL);
-	bool killed = !strcmp(status, "Killed"); /* by kill, delete or its timeout: only collect */
-	if (killed) {
-		if (!is_terminal(now_status) && batch_driver_alive(run, NULL))
-			goto out;
-		now_status = "Killed";
-	} else if (t.start > 0 && !started) {
-		sqlite3_stmt *st = prep(db, "UPDATE executions SET started = ?, status = ? WHERE id = ?");
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)t.start);
-		sqlite3_bind_text(st, 2, is_terminal(now_status) ? "Running" : now_status, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 3, id, -1, SQLITE_TRANSIENT);
-		sqlite3_step(st);
-		sqlite3_finalize(st);
-		started = (long long)t.start;
-	} else if (!is_terminal(now_status) && strcmp(now_status, status)) {
-		sqlite3_stmt *st = prep(db, "UPDATE executions SET status = ? WHERE id = ?");
-		sqlite3_bind_text(st, 1, now_status, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
-		sqlite3_step(st);
-		sqlite3_finalize(st);
-	}
-	if (killed) {
-		/* fall through to the collection */
-	} else if (!is_terminal(now_status) && timeout > 0 && now - (started ? started : now) >= timeout) {
-		batch_cancel(run, &err);
-		set_status(db, id, "Killed", SC_TIMEOUT_KILL);
-		now_status = "Killed";
-	} else if (!is_terminal(now_status) && now - sqlite3_column_int64(row, 7) > 10 &&
-		   !batch_driver_alive(run, NULL)) {
-		/* its driver is gone (the machine rebooted, it was killed):
-		 * start another, which runs the task again (not in its first
-		 * seconds: the driver spawned at creation takes its lock then) */
-		pid_t pid;
-		batch_spawn_driver(rd, NULL, &pid, &err);
-	}
-	if (is_terminal(now_status) && !batch_driver_alive(run, NULL)) {
-		json_t *rf = collect(s, user, id, results, vip, run);
-		char *rfs = json_dumps(rf, JSON_COMPACT);
-		json_decref(rf);
-		sqlite3_stmt *st = prep(db, "UPDATE executions SET status = ?, returned = ?, error_code = CASE WHEN"
-					    " error_code = 0 THEN ? ELSE error_code END, ended = ?,"
-					    " started = CASE WHEN started = 0 THEN ? ELSE started END WHERE id = ?");
-		sqlite3_bind_text(st, 1, !strcmp(status, "Killed") ? "Killed" : now_status, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, rfs, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 3, t.state == BATCH_FAILED && t.exit_code > 0 ? t.exit_code : 0);
-		sqlite3_bind_int64(st, 4, t.end > 0 ? (sqlite3_int64)t.end : now);
-		sqlite3_bind_int64(st, 5, t.start > 0 ? (sqlite3_int64)t.start : now);
-		sqlite3_bind_text(st, 6, id, -1, SQLITE_TRANSIENT);
-		sqlite3_step(st);
-		sqlite3_finalize(st);
-		free(rfs);
-	}
-out:
-	batch_task_clear(&t);
-	batch_close(run);
-}
-
-static void *monitor(void *arg)
-{
-	struct srv *s = arg;
-	struct ferr err = FERR_INIT;
-	sqlite3 *db = NULL;
-	if (db_open(s->dbpath, &db, &err) < 0)
-		return NULL;
-	while (!s->ex->stop) {
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			; /* the drivers started here */
-		/* executions not yet collected: non-terminal, or Killed/ended
-		 * without returnedFiles */
-		sqlite3_stmt *st = prep(db, "SELECT id, user, results, timeout, started, vip, status, submitted FROM executions"
-					    " WHERE returned IS NULL AND status != 'InitializationFailed'");
-		while (st && sqlite3_step(st) == SQLITE_ROW && !s->ex->stop)
-			monitor_one(s, db, st);
-		sqlite3_finalize(st);
-		struct timespec ts = { 0, 300 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
-	}
-	sqlite3_close(db);
-	return NULL;
-}
-
-int execs_start(struct srv *s, struct ferr *err)
-{
-	s->ex = xcalloc(1, sizeof *s->ex);
-	int e = pthread_create(&s->ex->mon, NULL, monitor, s);
-	if (e)
-		return ferr_set(err, e, "cannot start the execution monitor");
-	s->ex->running = true;
-	return 0;
-}
-
-void execs_stop(struct srv *s)
-{
-	if (!s->ex)
-		return;
-	s->ex->stop = 1;
-	if (s->ex->running)
-		pthread_join(s->ex->mon, NULL);
-	free(s->ex);
-	s->ex = NULL;
-}

@@ -165,7 +165,14 @@ int archive_dir_stream(int dirfd, int out_fd, struct ferr *err);
 /* Extract a zip or tar(.gz) held in memory into the directory dirfd. */
 int archive_extract_mem(int dirfd, const void *data, size_t len, struct ferr *err);
 
-/* ---- executions (exec.c) ---- */
+/* ---- executions (exec.c, monitor.c) ---- */
+enum batch_state;
+bool exec_is_terminal(const char *status);
+const char *exec_status_of(enum batch_state s); /* batch's task state as a CARMIN status */
+sqlite3_stmt *exec_prep(sqlite3 *db, const char *sql);
+const char *exec_col(sqlite3_stmt *st, int i); /* "" for NULL */
+char *exec_run_dir(struct srv *s, const char *id);
+int exec_set_status(sqlite3 *db, const char *id, const char *status, int code);
 int execs_start(struct srv *s, struct ferr *err);
 void execs_stop(struct srv *s);
 void route_executions(struct req *r, const char *rest);
