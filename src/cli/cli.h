@@ -57,6 +57,7 @@ extern const struct cli_command cmd_run, cmd_exec, cmd_shell, cmd_check;
 extern const struct cli_command cmd_app;
 extern const struct cli_command cmd_wrap, cmd_catalog;
 extern const struct cli_command cmd_deploy;
+extern const struct cli_command cmd_serve;
 extern const struct cli_command cmd_batch;
 extern const struct cli_command cmd_export, cmd_import; /* cmd_export.c */
 /* `ferry inspect FILE` (cmd_export.c): is arg a file, and show it. */

@@ -29,6 +29,7 @@ static const struct cli_command *const commands[] = {
 	&cmd_app,
 	&cmd_wrap, &cmd_catalog,
 	&cmd_deploy,
+	&cmd_serve,
 	&cmd_batch,
 	&cmd_export, &cmd_import,
 	&cmd_apptainer,
