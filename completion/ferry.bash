@@ -47,9 +47,18 @@ _ferry()
 		[ -z "$sub" ] && mapfile -t COMPREPLY < <(compgen -W "$(_ferry_commands "$ferry")" -- "$cur")
 		return 0
 		;;
-	app)
+	app | catalog | batch | serve | apptainer)
+		# Commands with subcommands: the first word after them.
+		local subs
+		case $cmd in
+		app) subs="validate invocation simulate example launch test pull" ;;
+		catalog) subs="sync list" ;;
+		batch) subs="submit status wait outputs resume cancel run-task" ;;
+		serve) subs="user" ;;
+		apptainer) subs="exec run shell pull build inspect version cache" ;;
+		esac
 		if [ -z "$sub" ] && [[ $cur != -* ]]; then
-			mapfile -t COMPREPLY < <(compgen -W "validate invocation simulate example launch test pull" -- "$cur")
+			mapfile -t COMPREPLY < <(compgen -W "$subs" -- "$cur")
 			return 0
 		fi
 		;;

@@ -57,10 +57,14 @@ extern const struct cli_command cmd_run, cmd_exec, cmd_shell, cmd_check;
 extern const struct cli_command cmd_app;
 extern const struct cli_command cmd_wrap, cmd_catalog;
 extern const struct cli_command cmd_deploy;
+extern const struct cli_command cmd_serve;
 extern const struct cli_command cmd_batch;
 extern const struct cli_command cmd_export, cmd_import; /* cmd_export.c */
 /* `ferry inspect FILE` (cmd_export.c): is arg a file, and show it. */
 bool cli_inspect_is_file(const char *arg);
 int cli_inspect_file(const char *file, bool json);
+/* ferry as apptainer/singularity (cmd_apptainer.c, doc/apptainer.md). */
+extern const struct cli_command cmd_apptainer;
+int cli_apptainer_main(int argc, char **argv);
 /* A shim (ferry run under another name, cmd_wrap.c). */
 int cli_shim_main(int argc, char **argv);

@@ -31,6 +31,7 @@
 	"      --fakeroot        be uid 0 inside (still your own user outside)\n" \
 	"      --gpu, --nv       make the host's NVIDIA driver and GPUs usable\n" \
 	"      --no-pull         fail if IMAGE is not in the store\n" \
+	"      --network none    no network but a loopback interface (default: the host's)\n" \
 	"\n" \
 	"IMAGE is an image in the store or a directory: a root file system, or a\n" \
 	"directory holding rootfs/ and an OCI image config.json. The image is\n" \
@@ -38,7 +39,7 @@
 	"126 if it is not executable, 127 if it is not found. See doc/run.md.\n"
 
 enum { OPT_ENV_FILE = 256, OPT_CLEANENV, OPT_NO_HOME, OPT_HOME, OPT_PWD, OPT_SCRATCH, OPT_FAKEROOT, OPT_GPU,
-       OPT_NO_PULL, OPT_ENTRYPOINT };
+       OPT_NO_PULL, OPT_ENTRYPOINT, OPT_NETWORK };
 
 static const struct option long_opts[] = {
 	{"bind", required_argument, NULL, 'B'},
@@ -56,6 +57,7 @@ static const struct option long_opts[] = {
 	{"nv", no_argument, NULL, OPT_GPU},
 	{"no-pull", no_argument, NULL, OPT_NO_PULL},
 	{"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
+	{"network", required_argument, NULL, OPT_NETWORK},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -120,7 +122,7 @@ static int parse_common(const char *cmd, int argc, char **argv, struct opts *o, 
 	while ((c = getopt_long(argc, argv, "+B:e:cw::h", long_opts, NULL)) != -1) {
 		/* getopt sets optarg for every option that requires one; the
 		 * analyzer cannot know which those are. */
-		const bool needs_arg = c == OPT_HOME || c == OPT_PWD;
+		const bool needs_arg = c == OPT_HOME || c == OPT_PWD || c == OPT_NETWORK;
 		if (needs_arg && !optarg)
 			continue;
 		switch (c) {
@@ -172,6 +174,13 @@ static int parse_common(const char *cmd, int argc, char **argv, struct opts *o, 
 		case OPT_FAKEROOT: o->spec.fakeroot = true; break;
 		case OPT_GPU: o->spec.gpu = true; break;
 		case OPT_NO_PULL: o->no_pull = true; break;
+		case OPT_NETWORK:
+			if (strcmp(optarg, "none") && strcmp(optarg, "host")) {
+				*rc = cli_usage_error(cmd, "--network %s: want none or host", optarg);
+				return -1;
+			}
+			o->spec.no_network = !strcmp(optarg, "none");
+			break;
 		case OPT_ENTRYPOINT:
 			if (strcmp(cmd, "run")) {
 				*rc = cli_usage_error(cmd, "--entrypoint is an option of 'ferry run'");

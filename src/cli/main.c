@@ -29,8 +29,10 @@ static const struct cli_command *const commands[] = {
 	&cmd_app,
 	&cmd_wrap, &cmd_catalog,
 	&cmd_deploy,
+	&cmd_serve,
 	&cmd_batch,
 	&cmd_export, &cmd_import,
+	&cmd_apptainer,
 	&cmd_help, &cmd_version,
 };
 
@@ -214,9 +216,12 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	/* Called by any name but ferry*: a shim of ferry wrap (doc/wrap.md). */
+	/* Called by any name but ferry*: a shim of ferry wrap (doc/wrap.md),
+	 * except as apptainer or singularity (doc/apptainer.md). */
 	const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
 	base = base ? base + 1 : argc > 0 ? argv[0] : "ferry";
+	if (!strcmp(base, "apptainer") || !strcmp(base, "singularity"))
+		return check_stdout(cli_apptainer_main(argc, argv));
 	if (strncmp(base, "ferry", 5))
 		return check_stdout(cli_shim_main(argc, argv));
 	return check_stdout(run(argc, argv));

@@ -15,7 +15,10 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -75,6 +78,25 @@ static int verify_not_setuid(struct ferr *err)
 	return 0;
 }
 
+/* --network none: a new network namespace (owned by the container's user
+ * namespace, so no privilege is needed) has only a loopback interface,
+ * down; bring it up, as Apptainer's --network none does, so
+ * that tools talking to themselves on 127.0.0.1 still work. */
+static int network_none(struct ferr *err)
+{
+	if (unshare(CLONE_NEWNET) < 0)
+		return ferr_set(err, errno, "--network none: create a network namespace");
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return ferr_set(err, errno, "--network none: read the loopback interface's flags");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return ferr_set(err, errno, "--network none: bring the loopback interface up");
+	return 0;
+}
+
 /* unshare(CLONE_NEWUSER|CLONE_NEWNS), in_uid mapped to out_uid (an id of
  * the parent namespace) and in_gid to out_gid. */
 int userns_enter(unsigned in_uid, unsigned out_uid, unsigned in_gid, unsigned out_gid, struct ferr *err)
@@ -101,9 +123,12 @@ static int enter_namespaces(struct ctx *c, struct ferr *err)
 {
 	unsigned in_uid = c->spec->fakeroot ? 0 : c->uid, in_gid = c->spec->fakeroot ? 0 : c->gid;
 	/* A single-file image: its squashfs is mounted between two namespaces. */
-	if (c->file)
-		return squash_enter(c, in_uid, in_gid, err);
-	return userns_enter(in_uid, c->uid, in_gid, c->gid, err);
+	int rc = c->file ? squash_enter(c, in_uid, in_gid, err) : userns_enter(in_uid, c->uid, in_gid, c->gid, err);
+	/* --network none: a network namespace of the container's user
+	 * namespace, made once the ids are mapped (no privilege needed). */
+	if (rc < 0 || !c->spec->no_network)
+		return rc;
+	return network_none(err);
 }
 
 /* Directories whose host copy must not replace the image's: the current

@@ -51,6 +51,7 @@ struct run_spec {
 	const char *scratch;  /* --scratch DIR: writable layer on disk */
 	bool fakeroot;        /* map the caller to uid/gid 0 inside */
 	bool gpu;             /* --gpu/--nv: host NVIDIA driver */
+	bool no_network;      /* --network none: own network namespace, loopback only */
 	/* Store roots kept read-only inside wherever a bind ($HOME, the
 	 * working directory, -B) exposes them. NULL: FERRY_STORE_PATH and the
 	 * store of FERRY_HOME (as store_open finds them). */

@@ -183,6 +183,11 @@ setup_file() {
 		COMP_WORDS=("$2" --ver); COMP_CWORD=1; _ferry; echo "opts: ${COMPREPLY[*]}"
 		COMP_WORDS=("$2" help ins); COMP_CWORD=2; _ferry; echo "help: ${COMPREPLY[*]}"
 		COMP_WORDS=("$2" app si); COMP_CWORD=2; _ferry; echo "app: ${COMPREPLY[*]}"
+		COMP_WORDS=("$2" batch su); COMP_CWORD=2; _ferry; echo "batch: ${COMPREPLY[*]}"
+		COMP_WORDS=("$2" catalog sy); COMP_CWORD=2; _ferry; echo "catalog: ${COMPREPLY[*]}"
+		COMP_WORDS=("$2" app launch --str); COMP_CWORD=3; _ferry; echo "strict: ${COMPREPLY[*]}"
+		COMP_WORDS=("$2" deploy --max); COMP_CWORD=2; _ferry; echo "deploy: ${COMPREPLY[*]}"
+		COMP_WORDS=("$2" export --comp); COMP_CWORD=2; _ferry; echo "export: ${COMPREPLY[*]}"
 	' _ "$comp" "$prefix/bin/ferry"
 	[ "$status" -eq 0 ]
 	[[ ${lines[0]} == "complete -F _ferry ferry" ]]
@@ -190,4 +195,9 @@ setup_file() {
 	[[ $output == *"opts: --version"* ]]
 	[[ $output == *"help: inspect"* ]]
 	[[ $output == *"app: simulate"* ]]
+	[[ $output == *"batch: submit"* ]]
+	[[ $output == *"catalog: sync"* ]]
+	[[ $output == *"strict: --strict"* ]]
+	[[ $output == *"deploy: --max-tags"* ]]
+	[[ $output == *"export: --compress"* ]]
 }

@@ -47,7 +47,7 @@ slurm_start() {
 	install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
 	if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
 		rm -f /run/munge/munge.socket.2 /run/munge/munged.pid
-		runuser -u munge -- /usr/sbin/munged || return 1
+		_slurm_daemon runuser -u munge -- /usr/sbin/munged || return 1
 		local _
 		for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
 	fi
@@ -98,8 +98,8 @@ EOF
 	fi
 	mv "$FERRY_SLURM_CONF.tmp" "$FERRY_SLURM_CONF"
 	chmod 0644 "$FERRY_SLURM_CONF"
-	_slurm_alive "$dir/slurmctld.pid" || /usr/sbin/slurmctld -f "$FERRY_SLURM_CONF" || return 1
-	_slurm_alive "$dir/slurmd.pid" || /usr/sbin/slurmd -f "$FERRY_SLURM_CONF" || return 1
+	_slurm_alive "$dir/slurmctld.pid" || _slurm_daemon /usr/sbin/slurmctld -f "$FERRY_SLURM_CONF" || return 1
+	_slurm_alive "$dir/slurmd.pid" || _slurm_daemon /usr/sbin/slurmd -f "$FERRY_SLURM_CONF" || return 1
 	local i st
 	for i in $(seq 300); do
 		st=$(sinfo -h -n "$node" -o %T 2>/dev/null || true)
@@ -134,4 +134,18 @@ slurm_stop_daemons() {
 slurm_stop() {
 	slurm_stop_daemons
 	_slurm_stop_pid /run/munge/munged.pid
+}
+
+# Start a daemon with no descriptor of ours but 0-2 (on /dev/null): one
+# that kept a pipe of bats (its fd 3, the TAP stream) would keep the bats
+# run waiting for it long after the tests end.
+_slurm_daemon() {
+	(
+		local fd
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
+		done
+		exec "$@"
+	) </dev/null >/dev/null 2>&1
 }
