@@ -8,14 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sqfs/compressor.h>
-#include <sqfs/data_reader.h>
-#include <sqfs/dir_reader.h>
-#include <sqfs/error.h>
-#include <sqfs/id_table.h>
-#include <sqfs/inode.h>
-#include <sqfs/io.h>
-#include <sqfs/super.h>
+#include "image/sqfslib.h" /* <sqfs/...>, loaded on first use */
 
 #include "base/cleanup.h"
 #include "base/str.h"
@@ -115,6 +108,8 @@ static int sqfs_fail(struct ferr *err, int e, const char *name, const char *what
 static int sqr_open(int fd, const char *name, const struct sfile *sf, struct sqr *r, struct ferr *err)
 {
 	memset(r, 0, sizeof *r);
+	if (sqfslib_load(err) < 0)
+		return -1;
 	r->w = (struct window){ .fd = fd, .off = sf->sqfs_offset, .size = sf->sqfs_size };
 	r->w.file.base.destroy = win_destroy;
 	r->w.file.read_at = win_read_at;

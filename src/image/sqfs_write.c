@@ -22,18 +22,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <sqfs/block.h>
-#include <sqfs/block_processor.h>
-#include <sqfs/block_writer.h>
-#include <sqfs/compressor.h>
-#include <sqfs/dir_writer.h>
-#include <sqfs/error.h>
-#include <sqfs/frag_table.h>
-#include <sqfs/id_table.h>
-#include <sqfs/inode.h>
-#include <sqfs/io.h>
-#include <sqfs/meta_writer.h>
-#include <sqfs/super.h>
+#include "image/sqfslib.h" /* <sqfs/...>, loaded on first use */
 
 #include "base/cleanup.h"
 #include "base/inroot.h"
@@ -498,6 +487,8 @@ static int write_fs(struct writer *w, struct node *root, enum export_compress co
 int sqfs_write_tree(int fd, uint64_t offset, const char *rootfs, const struct sqfs_extra *extra, size_t n_extra,
 	uint32_t mtime, enum export_compress comp, unsigned threads, uint64_t *size, struct ferr *err)
 {
+	if (sqfslib_load(err) < 0)
+		return -1;
 	struct writer w = { .rootfd = -1, .mtime = mtime };
 	w.out = (struct outfile){ .fd = fd, .off = offset };
 	w.out.file.base.destroy = out_destroy;
