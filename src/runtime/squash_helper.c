@@ -7,15 +7,19 @@
  * and a file image loads them while the container side is still setting up
  * its namespaces.
  *
- * The helper lives outside the container: it was forked (twice, so that it
- * is no child of the command) before the namespaces were made, and the
- * container side hands it the /dev/fuse descriptor once the mount is in
- * place. It keeps no reference to the container's mount namespace, so when
- * the last process of the container ends, the namespace and its mount go,
- * the kernel aborts the connection and the session loop returns: nothing
- * is left. If the helper itself is killed, the kernel kills the command
- * (squash.c arms a pipe whose write end only the helper holds), so a dead
- * helper never leaves a container behind either. */
+ * The helper lives outside the container: it was forked (a clone child of
+ * the process that becomes the command, squash.c) before the namespaces
+ * were made, and the container side hands it the /dev/fuse descriptor once
+ * the mount is in place, with a reference to the outer mount namespace
+ * that holds it. The helper lets that reference go as soon as the command
+ * has ended (a pidfd), so the kernel's teardown of that namespace and of
+ * the FUSE superblock runs here, not on the command's path; it keeps none
+ * to the container's own namespace, so when the last process of the
+ * container ends, the namespace and its mount go, the kernel aborts the
+ * connection and the loop returns: nothing is left. If the helper itself
+ * is killed, the kernel kills the command (squash.c arms a pipe whose
+ * write end only the helper holds), so a dead helper never leaves a
+ * container behind either. */
 
 /* libsquashfuse's headers set their own feature macros (config.h): first. */
 #pragma GCC diagnostic push
@@ -29,6 +33,7 @@
 #include <float.h>
 #include <sys/stat.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +83,9 @@ struct sqlib {
 	__typeof__(sqfs_block_cache_init) *block_cache_init;
 	__typeof__(fuse_session_new) *session_new;
 	__typeof__(fuse_session_mount) *session_mount;
-	__typeof__(fuse_session_loop) *session_loop;
+	__typeof__(fuse_session_receive_buf) *receive_buf;
+	__typeof__(fuse_session_process_buf) *process_buf;
+	__typeof__(fuse_session_exited) *session_exited;
 	struct fuse_lowlevel_ops ops;
 };
 
@@ -167,7 +174,9 @@ int squash_lib_load(struct sqlib_status *st)
 	    sym(h, "sqfs_block_cache_init", &lib.block_cache_init, m, n) < 0 ||
 	    sym(h, "fuse_session_new", &lib.session_new, m, n) < 0 ||
 	    sym(h, "fuse_session_mount", &lib.session_mount, m, n) < 0 ||
-	    sym(h, "fuse_session_loop", &lib.session_loop, m, n) < 0 || sym(h, "sqfs_ll_iget", &lib.ll_iget, m, n) < 0 ||
+	    sym(h, "fuse_session_receive_buf", &lib.receive_buf, m, n) < 0 ||
+	    sym(h, "fuse_session_process_buf", &lib.process_buf, m, n) < 0 ||
+	    sym(h, "fuse_session_exited", &lib.session_exited, m, n) < 0 || sym(h, "sqfs_ll_iget", &lib.ll_iget, m, n) < 0 ||
 	    sym(h, "sqfs_dentry_init", &lib.dentry_init, m, n) < 0 ||
 	    sym(h, "sqfs_dentry_inode", &lib.dentry_inode, m, n) < 0 ||
 	    sym(h, "sqfs_dir_lookup", &lib.dir_lookup, m, n) < 0 || sym(h, "sqfs_inode_get", &lib.inode_get, m, n) < 0 ||
@@ -205,27 +214,30 @@ static const char *sqfs_strerror(sqfs_err e)
 	}
 }
 
-/* Receive one descriptor (SCM_RIGHTS); -1 on EOF or error. */
-static int recv_fd(int sock)
+/* Receive one message with up to two descriptors (SCM_RIGHTS) into fds;
+ * how many came, or -1 on EOF or error. */
+static int recv_fds(int sock, int fds[2])
 {
 	char byte;
 	struct iovec iov = {&byte, 1};
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
 	ssize_t r;
 	while ((r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
 		;
-	if (r <= 0)
+	if (r <= 0 || (mh.msg_flags & MSG_CTRUNC))
 		return -1;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(sizeof(int)))
 		return -1;
-	int fd;
-	memcpy(&fd, CMSG_DATA(cm), sizeof fd);
-	return fd;
+	size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	if (n > 2)
+		return -1;
+	memcpy(fds, CMSG_DATA(cm), n * sizeof(int));
+	return (int)n;
 }
 
 /* Its own session: the terminal's ^C, ^Z and hangup are the command's; a
@@ -280,23 +292,66 @@ int squash_open(int imgfd, uint64_t offset, char *msg, size_t size)
 	return 0;
 }
 
-void squash_helper_main(int sock, int watch_wr)
+/* libfuse's session loop, but while ns (the container's outer mount
+ * namespace, see mount_fuse in squash.c) is held, it also waits for the
+ * command (pidfd) to end, and then lets ns go: its teardown (an RCU grace
+ * period, and the FUSE superblock's, whose last mount is there) happens
+ * here, off the command's path. The loop ends when the kernel ends the
+ * connection: the last mount of it is gone. */
+static void serve(struct fuse_session *se, int fuse_fd, int pidfd, int ns)
+{
+	struct fuse_buf fbuf = {.mem = NULL};
+	struct pollfd p[2] = {{.fd = fuse_fd, .events = POLLIN}, {.fd = ns >= 0 ? pidfd : -1, .events = POLLIN}};
+	while (!lib.session_exited(se)) {
+		if (p[1].fd >= 0) {
+			if (poll(p, 2, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			if (p[1].revents) {
+				close(ns);
+				p[1].fd = -1;
+			}
+			if (!p[0].revents)
+				continue;
+		}
+		int r = lib.receive_buf(se, &fbuf);
+		if (r == -EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		lib.process_buf(se, &fbuf);
+	}
+}
+
+void squash_helper_main(int sock, int watch_wr, pid_t command)
 {
 	detach("ferry-sqfs");
-	int fuse_fd = recv_fd(sock);
-	close(sock);
-	if (fuse_fd < 0)
-		_exit(0); /* the container side gave up before mounting */
-
+	/* The command is this process's parent: when getppid() names another,
+	 * it has ended already (and the socket says so below). */
+	int pidfd = getppid() == command ? (int)syscall(SYS_pidfd_open, command, 0) : -1;
+	/* Before the descriptor comes: the container is still making its
+	 * namespaces, and the kernel's INIT then finds the session ready. */
 	char *argv[] = {"ferry-sqfs", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
 	struct fuse_session *se = lib.session_new(&args, &lib.ops, sizeof lib.ops, &ll);
+	int fds[2] = {-1, -1};
+	int n = recv_fds(sock, fds);
+	close(sock);
+	if (n < 1)
+		_exit(0); /* the container side gave up before mounting */
+	int fuse_fd = fds[0], ns = n > 1 ? fds[1] : -1;
+	if (ns >= 0 && pidfd < 0) { /* no pidfd (Linux < 5.3): nothing would say when to let it go */
+		close(ns);
+		ns = -1;
+	}
 	char dev[32];
 	snprintf(dev, sizeof dev, "/dev/fd/%d", fuse_fd); /* libfuse: already mounted, serve this fd */
 	if (!se || lib.session_mount(se, dev) != 0)
 		_exit(1);
 	(void)watch_wr; /* held, never written: its close tells the command (squash.c) */
-	lib.session_loop(se);
+	serve(se, fuse_fd, pidfd, ns);
 	/* The kernel ended the connection: the mount is gone. No clean-up that
 	 * could touch a mount point: _exit. */
 	_exit(0);
