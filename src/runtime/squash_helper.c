@@ -48,6 +48,7 @@
 /* Decompressed blocks kept (each up to the block size, 128 KiB by default). */
 #define SQUASH_DATA_BLOCKS 8
 #define SQUASH_FRAG_BLOCKS 8
+#define SQUASH_MD_BLOCKS 64 /* metadata blocks, 8 KiB each */
 
 /* What the helper takes from the libraries, resolved with dlsym. */
 #define SQ_OPS(X)                                                                                             \
@@ -275,11 +276,17 @@ int squash_open(int imgfd, uint64_t offset, char *msg, size_t size)
 	/* libsquashfuse keeps 1 data block and 3 fragment blocks
 	 * decompressed: a program's pages, faulted in 4 KiB and 128 KiB
 	 * reads that straddle blocks, would decompress each block again and
-	 * again, and python's imports spread over many fragments. */
+	 * again, and python's imports spread over many fragments. And 8
+	 * metadata blocks (inodes, directories): a /bin/true start then
+	 * decompressed 9 of its 35 blocks twice; 64 (at most 512 KiB) keep
+	 * every one a start needs. */
 	if (e == SQFS_OK) {
+		lib.cache_destroy(&ll.fs.md_cache);
 		lib.cache_destroy(&ll.fs.data_cache);
 		lib.cache_destroy(&ll.fs.frag_cache);
-		e = lib.block_cache_init(&ll.fs.data_cache, SQUASH_DATA_BLOCKS);
+		e = lib.block_cache_init(&ll.fs.md_cache, SQUASH_MD_BLOCKS);
+		if (e == SQFS_OK)
+			e = lib.block_cache_init(&ll.fs.data_cache, SQUASH_DATA_BLOCKS);
 		if (e == SQFS_OK)
 			e = lib.block_cache_init(&ll.fs.frag_cache, SQUASH_FRAG_BLOCKS);
 	}
