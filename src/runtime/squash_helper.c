@@ -12,7 +12,7 @@
  * were made, and the container side hands it the /dev/fuse descriptor once
  * the mount is in place, with a reference to the outer mount namespace
  * that holds it. The helper lets that reference go as soon as the command
- * has ended (a pidfd), so the kernel's teardown of that namespace and of
+ * has ended (the parent-death signal), so the kernel's teardown of that namespace and of
  * the FUSE superblock runs here, not on the command's path; it keeps none
  * to the container's own namespace, so when the last process of the
  * container ends, the namespace and its mount go, the kernel aborts the
@@ -33,7 +33,6 @@
 #include <float.h>
 #include <sys/stat.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,9 +83,7 @@ struct sqlib {
 	__typeof__(sqfs_block_cache_init) *block_cache_init;
 	__typeof__(fuse_session_new) *session_new;
 	__typeof__(fuse_session_mount) *session_mount;
-	__typeof__(fuse_session_receive_buf) *receive_buf;
-	__typeof__(fuse_session_process_buf) *process_buf;
-	__typeof__(fuse_session_exited) *session_exited;
+	__typeof__(fuse_session_loop) *session_loop;
 	struct fuse_lowlevel_ops ops;
 };
 
@@ -175,9 +172,7 @@ int squash_lib_load(struct sqlib_status *st)
 	    sym(h, "sqfs_block_cache_init", &lib.block_cache_init, m, n) < 0 ||
 	    sym(h, "fuse_session_new", &lib.session_new, m, n) < 0 ||
 	    sym(h, "fuse_session_mount", &lib.session_mount, m, n) < 0 ||
-	    sym(h, "fuse_session_receive_buf", &lib.receive_buf, m, n) < 0 ||
-	    sym(h, "fuse_session_process_buf", &lib.process_buf, m, n) < 0 ||
-	    sym(h, "fuse_session_exited", &lib.session_exited, m, n) < 0 || sym(h, "sqfs_ll_iget", &lib.ll_iget, m, n) < 0 ||
+	    sym(h, "fuse_session_loop", &lib.session_loop, m, n) < 0 || sym(h, "sqfs_ll_iget", &lib.ll_iget, m, n) < 0 ||
 	    sym(h, "sqfs_dentry_init", &lib.dentry_init, m, n) < 0 ||
 	    sym(h, "sqfs_dentry_inode", &lib.dentry_inode, m, n) < 0 ||
 	    sym(h, "sqfs_dir_lookup", &lib.dir_lookup, m, n) < 0 || sym(h, "sqfs_inode_get", &lib.inode_get, m, n) < 0 ||
@@ -299,45 +294,33 @@ int squash_open(int imgfd, uint64_t offset, char *msg, size_t size)
 	return 0;
 }
 
-/* libfuse's session loop, but while ns (the container's outer mount
- * namespace, see mount_fuse in squash.c) is held, it also waits for the
- * command (pidfd) to end, and then lets ns go: its teardown (an RCU grace
- * period, and the FUSE superblock's, whose last mount is there) happens
- * here, off the command's path. The loop ends when the kernel ends the
- * connection: the last mount of it is gone. */
-static void serve(struct fuse_session *se, int fuse_fd, int pidfd, int ns)
+/* The container's outer mount namespace (see mount_fuse in squash.c),
+ * held until the command ends: its teardown (an RCU grace period, and the
+ * FUSE superblock's, whose last mount is there) then happens here, off the
+ * command's path. The command is this process's parent, and the kernel
+ * signals its end (PR_SET_PDEATHSIG): the handler lets the namespace go.
+ * Letting it go early (the signal sent by someone else, the parent thread
+ * gone before the other threads) only puts the teardown back on the
+ * command's path; the container's own namespace keeps its mount. */
+#define SQUASH_RELEASE_SIG SIGUSR2
+static volatile sig_atomic_t held_ns = -1;
+
+static void release_ns(int sig)
 {
-	struct fuse_buf fbuf = {.mem = NULL};
-	struct pollfd p[2] = {{.fd = fuse_fd, .events = POLLIN}, {.fd = ns >= 0 ? pidfd : -1, .events = POLLIN}};
-	while (!lib.session_exited(se)) {
-		if (p[1].fd >= 0) {
-			if (poll(p, 2, -1) < 0) {
-				if (errno == EINTR)
-					continue;
-				break;
-			}
-			if (p[1].revents) {
-				close(ns);
-				p[1].fd = -1;
-			}
-			if (!p[0].revents)
-				continue;
-		}
-		int r = lib.receive_buf(se, &fbuf);
-		if (r == -EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		lib.process_buf(se, &fbuf);
-	}
+	(void)sig;
+	int fd = held_ns;
+	held_ns = -1;
+	if (fd >= 0)
+		close(fd); /* async-signal-safe */
 }
 
 void squash_helper_main(int sock, int watch_wr, pid_t command)
 {
 	detach("ferry-sqfs");
-	/* The command is this process's parent: when getppid() names another,
-	 * it has ended already (and the socket says so below). */
-	int pidfd = getppid() == command ? (int)syscall(SYS_pidfd_open, command, 0) : -1;
+	struct sigaction sa = {.sa_handler = release_ns, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	bool watched = sigaction(SQUASH_RELEASE_SIG, &sa, NULL) == 0 &&
+		       prctl(PR_SET_PDEATHSIG, SQUASH_RELEASE_SIG, 0, 0, 0) == 0;
 	/* Before the descriptor comes: the container is still making its
 	 * namespaces, and the kernel's INIT then finds the session ready. */
 	char *argv[] = {"ferry-sqfs", NULL};
@@ -348,18 +331,21 @@ void squash_helper_main(int sock, int watch_wr, pid_t command)
 	close(sock);
 	if (n < 1)
 		_exit(0); /* the container side gave up before mounting */
-	int fuse_fd = fds[0], ns = n > 1 ? fds[1] : -1;
-	if (ns >= 0 && pidfd < 0) { /* no pidfd (Linux < 5.3): nothing would say when to let it go */
-		close(ns);
-		ns = -1;
+	int fuse_fd = fds[0];
+	if (n > 1) {
+		held_ns = fds[1];
+		/* Ended already (then getppid() names another process), or no
+		 * signal will tell: let it go now. */
+		if (!watched || getppid() != command)
+			release_ns(0);
 	}
 	char dev[32];
 	snprintf(dev, sizeof dev, "/dev/fd/%d", fuse_fd); /* libfuse: already mounted, serve this fd */
 	if (!se || lib.session_mount(se, dev) != 0)
 		_exit(1);
 	(void)watch_wr; /* held, never written: its close tells the command (squash.c) */
-	serve(se, fuse_fd, pidfd, ns);
-	/* The kernel ended the connection: the mount is gone. No clean-up that
-	 * could touch a mount point: _exit. */
+	/* Until the kernel ends the connection: the last mount of it is gone. */
+	lib.session_loop(se);
+	/* No clean-up that could touch a mount point: _exit. */
 	_exit(0);
 }
