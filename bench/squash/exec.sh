@@ -12,7 +12,8 @@
 # interleaved run, from a fresh working directory made for this run; prints
 # a markdown table of min, median and max and the ratios of medians.
 # Usage: bench/squash/exec.sh [RUNS]   (default 30); as an unprivileged
-# user for the figures that matter.
+# user for the figures that matter. FERRY_BASE=/path/to/an/older/ferry adds
+# its FILE.sqfs and TREE rows to the same interleaved run (before/after).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
@@ -52,6 +53,8 @@ bench() { # LABEL CMD...
 		"ch-run FILE.sqfs" "$chrun" "$work/debian.sqfs" -- "$@" ';;'
 		"ferry exec TREE" "$FERRY" exec "$tree" "$@")
 	[ -z "$sif" ] || args+=(';;' "ferry exec FILE.sif" "$FERRY" exec "$sif" "$@")
+	[ -z "${FERRY_BASE:-}" ] || args+=(';;' "ferry (base) exec FILE.sqfs" "$FERRY_BASE" exec "$work/debian.sqfs" "$@"
+		';;' "ferry (base) exec TREE" "$FERRY_BASE" exec "$tree" "$@")
 	"$work/interleave" "$runs" "${args[@]}" >"$work/$label.tab"
 }
 
@@ -61,7 +64,7 @@ report() { # LABEL TITLE
 	echo
 	echo "| command | min (ms) | p25 | median (ms) | mean | max (ms) | median vs ch-run | median − tree (ms) |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-	awk -F'|' '{n[NR]=$2; for (i=3;i<=7;i++) v[NR,i]=$i+0; if ($2 ~ /ch-run/) ch=$5+0; if ($2 ~ /TREE/) tr=$5+0}
+	awk -F'|' '{n[NR]=$2; for (i=3;i<=7;i++) v[NR,i]=$i+0; if ($2 ~ /ch-run/) ch=$5+0; if ($2 ~ /TREE/ && $2 !~ /base/) tr=$5+0}
 		END {for (r=1;r<=NR;r++) printf "|%s| %.2f | %.2f | %.2f | %.2f | %.2f | %.2f× | %+.2f |\n", n[r], v[r,3], v[r,4], v[r,5], v[r,6], v[r,7], v[r,5]/ch, v[r,5]-tr}' "$work/$1.tab"
 }
 

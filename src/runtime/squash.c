@@ -148,11 +148,12 @@ int squash_start(struct ctx *c, struct ferr *err)
 		close(sv[1]);
 		return ferr_set(err, e, "pipe");
 	}
+	pid_t me = getpid();
 	pid_t h = helper_clone();
 	if (h == 0) {
 		int keep[] = {sv[1], fd, wp[1]};
 		close_others(keep, 3);
-		squash_helper_main(sv[1], wp[1]);
+		squash_helper_main(sv[1], wp[1], me);
 	}
 	int e = errno;
 	close(sv[1]);
@@ -167,21 +168,22 @@ int squash_start(struct ctx *c, struct ferr *err)
 	return 0;
 }
 
-static int send_fd(int sock, int fd)
+/* One message, n (1 or 2) descriptors (SCM_RIGHTS). */
+static int send_fds(int sock, const int *fds, size_t n)
 {
 	char byte = 0;
 	struct iovec iov = {&byte, 1};
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	memset(&u, 0, sizeof u);
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = CMSG_SPACE(n * sizeof(int))};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
 	return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
@@ -207,7 +209,16 @@ static int mount_fuse(struct ctx *c, struct ferr *err)
 		ferr_setc(err, FERR_UNSUPPORTED, e, "image %s: the kernel refuses a FUSE mount in a user namespace", c->file);
 		return ferr_hint(err, "Linux >= 4.18 allows it; or " WAY_OUT, c->file);
 	}
-	if (send_fd(c->sqsock, fuse) < 0)
+	/* The helper also takes a reference to this (outer) mount namespace
+	 * and drops it when the command has ended: the container then does
+	 * not wait, at its second unshare, for the kernel to tear this
+	 * namespace down (an RCU grace period), and the command's exit does
+	 * not wait for the FUSE superblock's (the last mount of it is then
+	 * here): both happen in the helper, after the command's exit has been
+	 * reported. Without the reference, as before. */
+	_cleanup_close_ int ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	int fds[2] = {fuse, ns};
+	if (send_fds(c->sqsock, fds, ns >= 0 ? 2 : 1) < 0)
 		return ferr_set(err, errno, "image %s: pass /dev/fuse to the squashfs helper", c->file);
 	close(c->sqsock);
 	c->sqsock = -1;

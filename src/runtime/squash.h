@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The library the FUSE helper loads (Debian: libsquashfuse0). */
 #define SQUASH_LIB "libsquashfuse_ll.so.0"
@@ -21,6 +22,8 @@ int squash_open(int imgfd, uint64_t offset, char *msg, size_t size);
 /* The helper process: receive the mounted /dev/fuse descriptor on sock
  * and serve the squashfs squash_open opened until the kernel ends the
  * connection. Never returns. */
-void squash_helper_main(int sock, int watch_wr) __attribute__((noreturn));
+void squash_helper_main(int sock, int watch_wr, pid_t command) __attribute__((noreturn));
 /* watch_wr: the write end of the pipe that kills the command when the
- * helper dies (held open, never written; -1: none). */
+ * helper dies (held open, never written; -1: none). command: the pid of
+ * the process that becomes the command (the helper's parent); a mount
+ * namespace sent with /dev/fuse is held until it has ended. */

@@ -7,15 +7,19 @@
  * and a file image loads them while the container side is still setting up
  * its namespaces.
  *
- * The helper lives outside the container: it was forked (twice, so that it
- * is no child of the command) before the namespaces were made, and the
- * container side hands it the /dev/fuse descriptor once the mount is in
- * place. It keeps no reference to the container's mount namespace, so when
- * the last process of the container ends, the namespace and its mount go,
- * the kernel aborts the connection and the session loop returns: nothing
- * is left. If the helper itself is killed, the kernel kills the command
- * (squash.c arms a pipe whose write end only the helper holds), so a dead
- * helper never leaves a container behind either. */
+ * The helper lives outside the container: it was forked (a clone child of
+ * the process that becomes the command, squash.c) before the namespaces
+ * were made, and the container side hands it the /dev/fuse descriptor once
+ * the mount is in place, with a reference to the outer mount namespace
+ * that holds it. The helper lets that reference go as soon as the command
+ * has ended (the parent-death signal), so the kernel's teardown of that namespace and of
+ * the FUSE superblock runs here, not on the command's path; it keeps none
+ * to the container's own namespace, so when the last process of the
+ * container ends, the namespace and its mount go, the kernel aborts the
+ * connection and the loop returns: nothing is left. If the helper itself
+ * is killed, the kernel kills the command (squash.c arms a pipe whose
+ * write end only the helper holds), so a dead helper never leaves a
+ * container behind either. */
 
 /* libsquashfuse's headers set their own feature macros (config.h): first. */
 #pragma GCC diagnostic push
@@ -43,6 +47,7 @@
 /* Decompressed blocks kept (each up to the block size, 128 KiB by default). */
 #define SQUASH_DATA_BLOCKS 8
 #define SQUASH_FRAG_BLOCKS 8
+#define SQUASH_MD_BLOCKS 64 /* metadata blocks, 8 KiB each */
 
 /* What the helper takes from the libraries, resolved with dlsym. */
 #define SQ_OPS(X)                                                                                             \
@@ -205,27 +210,30 @@ static const char *sqfs_strerror(sqfs_err e)
 	}
 }
 
-/* Receive one descriptor (SCM_RIGHTS); -1 on EOF or error. */
-static int recv_fd(int sock)
+/* Receive one message with up to two descriptors (SCM_RIGHTS) into fds;
+ * how many came, or -1 on EOF or error. */
+static int recv_fds(int sock, int fds[2])
 {
 	char byte;
 	struct iovec iov = {&byte, 1};
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
 	ssize_t r;
 	while ((r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
 		;
-	if (r <= 0)
+	if (r <= 0 || (mh.msg_flags & MSG_CTRUNC))
 		return -1;
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(sizeof(int)))
 		return -1;
-	int fd;
-	memcpy(&fd, CMSG_DATA(cm), sizeof fd);
-	return fd;
+	size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	if (n > 2)
+		return -1;
+	memcpy(fds, CMSG_DATA(cm), n * sizeof(int));
+	return (int)n;
 }
 
 /* Its own session: the terminal's ^C, ^Z and hangup are the command's; a
@@ -263,11 +271,17 @@ int squash_open(int imgfd, uint64_t offset, char *msg, size_t size)
 	/* libsquashfuse keeps 1 data block and 3 fragment blocks
 	 * decompressed: a program's pages, faulted in 4 KiB and 128 KiB
 	 * reads that straddle blocks, would decompress each block again and
-	 * again, and python's imports spread over many fragments. */
+	 * again, and python's imports spread over many fragments. And 8
+	 * metadata blocks (inodes, directories): a /bin/true start then
+	 * decompressed 9 of its 35 blocks twice; 64 (at most 512 KiB) keep
+	 * every one a start needs. */
 	if (e == SQFS_OK) {
+		lib.cache_destroy(&ll.fs.md_cache);
 		lib.cache_destroy(&ll.fs.data_cache);
 		lib.cache_destroy(&ll.fs.frag_cache);
-		e = lib.block_cache_init(&ll.fs.data_cache, SQUASH_DATA_BLOCKS);
+		e = lib.block_cache_init(&ll.fs.md_cache, SQUASH_MD_BLOCKS);
+		if (e == SQFS_OK)
+			e = lib.block_cache_init(&ll.fs.data_cache, SQUASH_DATA_BLOCKS);
 		if (e == SQFS_OK)
 			e = lib.block_cache_init(&ll.fs.frag_cache, SQUASH_FRAG_BLOCKS);
 	}
@@ -280,24 +294,58 @@ int squash_open(int imgfd, uint64_t offset, char *msg, size_t size)
 	return 0;
 }
 
-void squash_helper_main(int sock, int watch_wr)
+/* The container's outer mount namespace (see mount_fuse in squash.c),
+ * held until the command ends: its teardown (an RCU grace period, and the
+ * FUSE superblock's, whose last mount is there) then happens here, off the
+ * command's path. The command is this process's parent, and the kernel
+ * signals its end (PR_SET_PDEATHSIG): the handler lets the namespace go.
+ * Letting it go early (the signal sent by someone else, the parent thread
+ * gone before the other threads) only puts the teardown back on the
+ * command's path; the container's own namespace keeps its mount. */
+#define SQUASH_RELEASE_SIG SIGUSR2
+static volatile sig_atomic_t held_ns = -1;
+
+static void release_ns(int sig)
+{
+	(void)sig;
+	int fd = held_ns;
+	held_ns = -1;
+	if (fd >= 0)
+		close(fd); /* async-signal-safe */
+}
+
+void squash_helper_main(int sock, int watch_wr, pid_t command)
 {
 	detach("ferry-sqfs");
-	int fuse_fd = recv_fd(sock);
-	close(sock);
-	if (fuse_fd < 0)
-		_exit(0); /* the container side gave up before mounting */
-
+	struct sigaction sa = {.sa_handler = release_ns, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	bool watched = sigaction(SQUASH_RELEASE_SIG, &sa, NULL) == 0 &&
+		       prctl(PR_SET_PDEATHSIG, SQUASH_RELEASE_SIG, 0, 0, 0) == 0;
+	/* Before the descriptor comes: the container is still making its
+	 * namespaces, and the kernel's INIT then finds the session ready. */
 	char *argv[] = {"ferry-sqfs", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
 	struct fuse_session *se = lib.session_new(&args, &lib.ops, sizeof lib.ops, &ll);
+	int fds[2] = {-1, -1};
+	int n = recv_fds(sock, fds);
+	close(sock);
+	if (n < 1)
+		_exit(0); /* the container side gave up before mounting */
+	int fuse_fd = fds[0];
+	if (n > 1) {
+		held_ns = fds[1];
+		/* Ended already (then getppid() names another process), or no
+		 * signal will tell: let it go now. */
+		if (!watched || getppid() != command)
+			release_ns(0);
+	}
 	char dev[32];
 	snprintf(dev, sizeof dev, "/dev/fd/%d", fuse_fd); /* libfuse: already mounted, serve this fd */
 	if (!se || lib.session_mount(se, dev) != 0)
 		_exit(1);
 	(void)watch_wr; /* held, never written: its close tells the command (squash.c) */
+	/* Until the kernel ends the connection: the last mount of it is gone. */
 	lib.session_loop(se);
-	/* The kernel ended the connection: the mount is gone. No clean-up that
-	 * could touch a mount point: _exit. */
+	/* No clean-up that could touch a mount point: _exit. */
 	_exit(0);
 }

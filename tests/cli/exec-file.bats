@@ -408,3 +408,17 @@ SH
 	run timeout 30 "$FERRY" exec "$img" sh -c 'sleep 0.1 & wait; echo waited'
 	[ "$output" = waited ]
 }
+
+# The helper lets its hold on the outer mount namespace go when the command
+# ends (squash_helper.c), but serves on while a process the command left
+# running still uses the container's mount: that process still reads the
+# image, and when it ends, nothing is left.
+@test "exec FILE.sqfs: a process the command leaves running reads the image after the command ended; then nothing is left" {
+	local out="$PWD/late.out"
+	run timeout 30 "$FERRY" exec "$IMG" sh -c "(sleep 1; ls / >/dev/null && wc -c </bin/busybox && echo late-done) >'$out' 2>&1 </dev/null &"
+	[ "$status" -eq 0 ] || die "status $status: $output"
+	[ -n "$(helper_of "$IMG")" ] || die "no helper while the late process runs"
+	wait_for_line "$out" late-done || die "the late process wrote: $(cat "$out" 2>/dev/null)"
+	[ "$(head -1 "$out")" -eq "$(stat -c %s "$FIXDIR/bb/bin/busybox")" ] || die "the late process read: $(cat "$out")"
+	no_leftovers "$IMG"
+}
