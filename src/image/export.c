@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/inroot.h"
 #include "base/json.h"
 #include "base/path.h"
 #include "base/sha256.h"
@@ -275,13 +276,30 @@ static int write_squash(int fd, const char *rootfs, const char *config, size_t c
 		x[n++] = (struct sqfs_extra){ SFILE_CONFIG_PATH, config, config_len, 0644 };
 	if (sif) {
 		sdot_build(&d, c);
-		x[n++] = (struct sqfs_extra){ "/.singularity.d/env/90-environment.sh", d.env, strlen(d.env), 0755 };
-		x[n++] = (struct sqfs_extra){ "/.singularity.d/runscript", d.runscript, strlen(d.runscript), 0755 };
-		x[n++] = (struct sqfs_extra){ "/.singularity.d/labels.json", d.labels, strlen(d.labels), 0644 };
-		x[n++] = (struct sqfs_extra){ "/.singularity.d/actions/exec", d.exec, strlen(d.exec), 0755 };
-		x[n++] = (struct sqfs_extra){ "/.singularity.d/actions/run", d.run, strlen(d.run), 0755 };
-		x[n++] = (struct sqfs_extra){ "/.singularity.d/actions/shell", d.shell, strlen(d.shell), 0755 };
-		x[n++] = (struct sqfs_extra){ "/.singularity.d/actions/test", d.test, strlen(d.test), 0755 };
+		struct sqfs_extra sd[] = {
+			{ "/.singularity.d/env/90-environment.sh", d.env, strlen(d.env), 0755 },
+			{ "/.singularity.d/runscript", d.runscript, strlen(d.runscript), 0755 },
+			{ "/.singularity.d/labels.json", d.labels, strlen(d.labels), 0644 },
+			{ "/.singularity.d/actions/exec", d.exec, strlen(d.exec), 0755 },
+			{ "/.singularity.d/actions/run", d.run, strlen(d.run), 0755 },
+			{ "/.singularity.d/actions/shell", d.shell, strlen(d.shell), 0755 },
+			{ "/.singularity.d/actions/test", d.test, strlen(d.test), 0755 },
+		};
+		/* A tree that has its own Apptainer files (a sandbox built by
+		 * Apptainer, an imported SIF) keeps them, as `apptainer build
+		 * X.sif SANDBOX/` does: its runscript and %environment are the
+		 * image's; ferry writes only the ones it lacks. */
+		_cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		for (size_t i = 0; i < sizeof sd / sizeof sd[0]; i++) {
+			struct ferr ignore = FERR_INIT;
+			int f = rootfd < 0 ? -1 : inroot_open(rootfd, sd[i].path, O_PATH | O_NOFOLLOW, 0, &ignore);
+			struct stat st;
+			bool has = f >= 0 && fstat(f, &st) == 0 && S_ISREG(st.st_mode);
+			if (f >= 0)
+				close(f);
+			if (!has)
+				x[n++] = sd[i];
+		}
 	}
 	unsigned threads = o->threads;
 	if (!threads) {

@@ -206,8 +206,10 @@ s = Singularity(); s.check(); print(s.version)'
 	chmod 0755 "$BATS_TEST_TMPDIR/ap/.singularity.d/runscript"
 	run -0 singularity run "$BATS_TEST_TMPDIR/ap" a b
 	[ "$output" = "runscript: a b" ]
-	# (a SIF built from this directory gets ferry export's own runscript
-	# in place of the tree's: not tested here)
+	# A SIF built from it keeps that runscript, as apptainer build does.
+	run -0 singularity build "$BATS_TEST_TMPDIR/ap.sif" "$BATS_TEST_TMPDIR/ap"
+	run -0 singularity run "$BATS_TEST_TMPDIR/ap.sif" c
+	[ "$output" = "runscript: c" ]
 }
 
 @test "cache list and cache clean: ferry's store" {

@@ -166,6 +166,24 @@ for m in (enum, argparse):
 	[ "$(tree_sig x)" = "$(tree_sig "$(stored_rootfs "$BB")")" ]
 }
 
+@test "export: a tree with its own /.singularity.d (an Apptainer sandbox) keeps its runscript and env in the SIF" {
+	load run
+	make_busybox_rootfs "$W/sb"
+	chmod u+w "$W/sb"
+	mkdir -p "$W/sb/.singularity.d/env"
+	printf '#!/bin/sh\necho "sandbox runscript: $*"\n' >"$W/sb/.singularity.d/runscript"
+	printf 'export FROM_SANDBOX=yes\n' >"$W/sb/.singularity.d/env/90-environment.sh"
+	chmod 0755 "$W/sb/.singularity.d/runscript" "$W/sb/.singularity.d/env/90-environment.sh"
+	"$FERRY" export "$W/sb" -o sb.sif
+	off=$("$FERRY" inspect --json sb.sif | jq .squashfs.offset)
+	unsq -o "$off" -d x sb.sif
+	cmp x/.singularity.d/runscript "$W/sb/.singularity.d/runscript"
+	cmp x/.singularity.d/env/90-environment.sh "$W/sb/.singularity.d/env/90-environment.sh"
+	# what the tree lacks, ferry still writes
+	[ -x x/.singularity.d/actions/run ]
+	[ "$(sh x/.singularity.d/runscript a b)" = "sandbox runscript: a b" ]
+}
+
 @test "export: a runscript keeps ENTRYPOINT and quotes what the shell would expand" {
 	mkdir -p img/rootfs/bin
 	cat >img/config.json <<'JSON'
