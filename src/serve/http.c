@@ -508,11 +508,13 @@ int serve_http_start(struct srv *s, struct ferr *err)
 	s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, &sin,
 				MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
 				s->o.client_timeout ? s->o.client_timeout : 30u,
-				/* headers bigger than this are refused with 431. Small: the
-				 * pool is cleared for each request of a connection (at
-				 * 256 KiB that memset was 30 % of a poll's CPU time); an
-				 * upload is gathered into large writes by upload_feed */
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
+				/* headers bigger than this are refused with 431; half of it
+				 * is an upload's read buffer. libmicrohttpd clears the whole
+				 * pool for each request of a connection: at 256 KiB that
+				 * memset was 30 % of a poll's CPU time; at 64 KiB an upload
+				 * took 1.6x the CPU of one at 256 KiB (smaller reads). 128 KiB:
+				 * polls 2.4x, uploads 1.15x the CPU (bench/serve/RESULTS.md) */
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 << 10),
 				MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 				MHD_OPTION_ARRAY,
 				s->tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);

@@ -246,7 +246,9 @@ static void add_from_image(struct pipelines *pl, const char *catalog, const char
 	}
 	_cleanup_close_ int rootfd = open(info->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_close_ int bq = rootfd < 0 ? -1 : inroot_open(rootfd, "/boutique", O_RDONLY | O_DIRECTORY, 0, &err);
-	_cleanup_closedir_ DIR *d = bq < 0 ? NULL : fdopendir(dup(bq));
+	_cleanup_closedir_ DIR *d = bq < 0 ? NULL : fdopendir(bq);
+	if (d)
+		bq = -1; /* closedir closes it */
 	char **names = NULL;
 	struct dirent *e;
 	while (d && (e = readdir(d)))
