@@ -245,10 +245,10 @@ static void add_from_image(struct pipelines *pl, const char *catalog, const char
 			    image, err.msg);
 	}
 	_cleanup_close_ int rootfd = open(info->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_close_ int bq = rootfd < 0 ? -1 : inroot_open(rootfd, "/boutique", O_RDONLY | O_DIRECTORY, 0, &err);
-	_cleanup_closedir_ DIR *d = bq < 0 ? NULL : fdopendir(bq);
-	if (d)
-		bq = -1; /* closedir closes it */
+	int bq = rootfd < 0 ? -1 : inroot_open(rootfd, "/boutique", O_RDONLY | O_DIRECTORY, 0, &err);
+	_cleanup_closedir_ DIR *d = bq < 0 ? NULL : fdopendir(bq); /* closedir closes bq */
+	if (!d && bq >= 0)
+		close(bq);
 	char **names = NULL;
 	struct dirent *e;
 	while (d && (e = readdir(d)))
@@ -257,7 +257,7 @@ static void add_from_image(struct pipelines *pl, const char *catalog, const char
 	size_t n = strv_len(names);
 	if (names && n)
 		qsort(names, n, sizeof *names, by_name);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; names && i < n; i++) {
 		_cleanup_free_ char *label = xasprintf("%s: %s/%s: /boutique/%s", catalog, tool, version, names[i]);
 		_cleanup_free_ char *inpath = xasprintf("/boutique/%s", names[i]);
 		struct ferr e2 = FERR_INIT;
