@@ -8,7 +8,9 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/fs.h"
@@ -169,6 +171,109 @@ int auth_key_user(sqlite3 *db, const char *key, char *user, bool *admin, struct 
 	return found;
 }
 
+/* ---- the key cache ----
+ * Every request shows its key: the SHA-256 and the SQLite look-up (its
+ * read transaction takes fcntl locks on the WAL index) were most of a
+ * poll's cost. Keys found are kept here, by their text, compared in
+ * constant time. A key found is good until STATE/auth.gen changes: every
+ * command that removes or changes an account (`user del`, `user add`, in
+ * any process) rewrites that file, and each request stat()s it first
+ * (one system call). A stamp is taken before the database is read, so a
+ * deletion that commits during a look-up still shows at the next request. */
+#define KC_SLOTS 256
+struct kc_stamp {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+static struct {
+	char key[65];
+	char user[65];
+	bool admin;
+	struct kc_stamp st;
+} kc[KC_SLOTS];
+static pthread_mutex_t kc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void kc_stamp_of(const char *path, struct kc_stamp *k)
+{
+	struct stat st;
+	memset(k, 0, sizeof *k);
+	if (stat(path, &st) == 0) {
+		k->dev = st.st_dev;
+		k->ino = st.st_ino;
+		k->size = st.st_size;
+		k->mtime = st.st_mtim;
+		k->ctime = st.st_ctim;
+	}
+}
+
+static bool kc_stamp_eq(const struct kc_stamp *a, const struct kc_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec && a->ctime.tv_sec == b->ctime.tv_sec &&
+	       a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+static unsigned kc_slot(const char *key)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h % KC_SLOTS;
+}
+
+int auth_key_user_cached(struct srv *s, const char *key, char *user, bool *admin, struct ferr *err)
+{
+	if (!key || strlen(key) != 64)
+		return 0;
+	struct kc_stamp now;
+	kc_stamp_of(s->authgen, &now);
+	unsigned i = kc_slot(key);
+	int found = 0;
+	pthread_mutex_lock(&kc_lock);
+	if (kc[i].key[0] && kc_stamp_eq(&kc[i].st, &now) && equal_ct(kc[i].key, key, 64)) {
+		memcpy(user, kc[i].user, 65);
+		*admin = kc[i].admin;
+		found = 1;
+	}
+	pthread_mutex_unlock(&kc_lock);
+	if (found)
+		return 1;
+	sqlite3 *db = db_get(s, err);
+	if (!db)
+		return -1;
+	found = auth_key_user(db, key, user, admin, err);
+	if (found == 1) {
+		pthread_mutex_lock(&kc_lock);
+		memcpy(kc[i].key, key, 65);
+		memcpy(kc[i].user, user, 65);
+		kc[i].admin = *admin;
+		kc[i].st = now;
+		pthread_mutex_unlock(&kc_lock);
+	}
+	return found;
+}
+
+/* After a change to the accounts: the servers' key caches start over. */
+static void auth_gen_bump(const char *state)
+{
+	_cleanup_free_ char *p = path_join(state, AUTH_GEN_FILE);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	unsigned char r[8] = { 0 };
+	if (getrandom(r, sizeof r, 0) != sizeof r)
+		memset(r, 0, sizeof r);
+	char text[80];
+	int n = snprintf(text, sizeof text, "%lld.%09ld %02x%02x%02x%02x%02x%02x%02x%02x\n", (long long)ts.tv_sec,
+			 ts.tv_nsec, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+	struct ferr e = FERR_INIT;
+	if (fs_write_atomic(p, text, (size_t)n, 0600, &e) < 0) {
+		/* could not rewrite it: remove it, which changes its stamp too */
+		unlink(p);
+	}
+}
+
 char *auth_new_key(sqlite3 *db, const char *user, struct ferr *err)
 {
 	unsigned char raw[32];
@@ -247,6 +352,7 @@ int serve_user_add(const char *state, const char *name, const char *password, bo
 		goto dberr;
 	if (fs_mkdir_p(tree, 0700, err) < 0)
 		goto out;
+	auth_gen_bump(state);
 	rc = 0;
 	goto out;
 dberr:
@@ -280,6 +386,7 @@ int serve_user_del(const char *state, const char *name, struct ferr *err)
 	}
 	/* The user's files and runs stay: an administrator removes
 	 * STATE/data/NAME when the data is no longer wanted. */
+	auth_gen_bump(state);
 	rc = 0;
 	goto out;
 dberr:

@@ -2,6 +2,7 @@
  * for the writer; a process killed mid-write loses no committed row), one
  * connection per thread of libmicrohttpd's pool. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +33,24 @@ int db_exec(sqlite3 *db, const char *sql, struct ferr *err)
 	return 0;
 }
 
+static _Atomic uint64_t generation;
+
+uint64_t db_generation(void)
+{
+	return generation;
+}
+
+/* Called by SQLite after each commit (WAL mode): the generation moves on,
+ * then the WAL is checkpointed as SQLite's own hook would (it is replaced). */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)arg;
+	generation++;
+	if (frames >= 1000)
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
 int db_open(const char *dbpath, sqlite3 **out, struct ferr *err)
 {
 	sqlite3 *db = NULL;
@@ -49,6 +68,7 @@ int db_open(const char *dbpath, sqlite3 **out, struct ferr *err)
 		sqlite3_close(db);
 		return ferr_wrap(err, "%s", dbpath);
 	}
+	sqlite3_wal_hook(db, wal_hook, NULL);
 	*out = db;
 	return 0;
 }

@@ -47,6 +47,8 @@
 	X(1, sqlite3_errmsg)                                                                                  \
 	X(1, sqlite3_busy_timeout)                                                                            \
 	X(1, sqlite3_changes)                                                                                 \
+	X(1, sqlite3_wal_hook)                                                                                \
+	X(1, sqlite3_wal_checkpoint_v2)                                                                       \
 	X(1, sqlite3_free)                                                                                    \
 	X(2, archive_error_string)                                                                            \
 	X(2, archive_write_new)                                                                               \
@@ -123,6 +125,8 @@ int serve_dl_load(struct ferr *err);
 #define sqlite3_errmsg (*serve_dl_sqlite3_errmsg)
 #define sqlite3_busy_timeout (*serve_dl_sqlite3_busy_timeout)
 #define sqlite3_changes (*serve_dl_sqlite3_changes)
+#define sqlite3_wal_hook (*serve_dl_sqlite3_wal_hook)
+#define sqlite3_wal_checkpoint_v2 (*serve_dl_sqlite3_wal_checkpoint_v2)
 #define sqlite3_free (*serve_dl_sqlite3_free)
 #define archive_error_string (*serve_dl_archive_error_string)
 #define archive_write_new (*serve_dl_archive_write_new)

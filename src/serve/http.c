@@ -270,8 +270,7 @@ static void authenticate_key(struct req *r)
 	if (!key || !*key)
 		return;
 	struct ferr err = FERR_INIT;
-	sqlite3 *db = db_get(r->s, &err);
-	if (db && auth_key_user(db, key, r->user, &r->admin, &err) < 0)
+	if (auth_key_user_cached(r->s, key, r->user, &r->admin, &err) < 0)
 		r->user[0] = 0;
 }
 
@@ -459,6 +458,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 		unlinkat(r->up_dir, r->up_tmpname, 0); /* an upload cut short: nothing of it stays */
 	if (r->up_dir >= 0)
 		close(r->up_dir);
+	free(r->up_buf);
 	free(r->up_leaf);
 	free(r->up_tmpname);
 	free(r->up_platform);
@@ -508,9 +508,13 @@ int serve_http_start(struct srv *s, struct ferr *err)
 	s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, &sin,
 				MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
 				s->o.client_timeout ? s->o.client_timeout : 30u,
-				/* headers bigger than this are refused with 431; it is also
-				 * the read buffer of an upload: 256 KiB keeps the writes large */
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 << 10),
+				/* headers bigger than this are refused with 431; half of it
+				 * is an upload's read buffer. libmicrohttpd clears the whole
+				 * pool for each request of a connection: at 256 KiB that
+				 * memset was 30 % of a poll's CPU time; at 64 KiB an upload
+				 * took 1.6x the CPU of one at 256 KiB (smaller reads). 128 KiB:
+				 * polls 2.4x, uploads 1.15x the CPU (bench/serve/RESULTS.md) */
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 << 10),
 				MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 				MHD_OPTION_ARRAY,
 				s->tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);

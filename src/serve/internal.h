@@ -72,6 +72,7 @@ struct execs;
 struct srv {
 	struct serve_opts o;
 	char *state, *data, *runs, *dbpath;
+	char *authgen; /* STATE/auth.gen: its stamp tells the key cache to start over */
 	struct pipelines pl;
 	struct MHD_Daemon *d;
 	struct ratelimit *rl;
@@ -103,6 +104,8 @@ struct req {
 	char *up_platform;    /* platform path of the upload (Location) */
 	bool up_vip;
 	int up_errno;
+	char *up_buf;         /* raw upload: bytes not written yet (UPLOAD_BUF of them at most) */
+	size_t up_len;
 	void (*finish)(struct req *r); /* called when the whole body is in */
 };
 enum { BODY_NONE = 0, BODY_MEM, BODY_FILE };
@@ -136,11 +139,17 @@ int db_exec(sqlite3 *db, const char *sql, struct ferr *err);
  * number per query), reset; do not finalize it. */
 sqlite3_stmt *db_cached(sqlite3 *db, int slot, const char *sql);
 enum { DB_SLOT_KEY = 0, DB_SLOT_EXEC = 1 };
+/* Bumped after each commit of this process (every connection db_open
+ * opened): what was read from the database before may have changed. */
+uint64_t db_generation(void);
 
 /* ---- accounts (auth.c) ---- */
 int auth_check_name(const char *name, struct ferr *err);
 /* The user a key belongs to (user: 65 bytes). 1 found, 0 not, <0 error. */
 int auth_key_user(sqlite3 *db, const char *key, char *user, bool *admin, struct ferr *err);
+/* The same through the server's key cache (see auth.c). */
+int auth_key_user_cached(struct srv *s, const char *key, char *user, bool *admin, struct ferr *err);
+#define AUTH_GEN_FILE "auth.gen" /* in STATE: rewritten by every account change */
 /* POST /authenticate and the key check of every other request. */
 void route_authenticate(struct req *r);
 int ratelimit_new(struct srv *s);

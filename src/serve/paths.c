@@ -460,6 +460,17 @@ static int publish_upload(struct req *r)
 	return 0;
 }
 
+/* 512 KiB: 20 uploads at once hold 10 MiB */
+#define UPLOAD_BUF (512u << 10)
+
+static int upload_flush(struct req *r)
+{
+	if (r->up_len && !r->up_errno && r->up_fd >= 0 && fs_write_all(r->up_fd, r->up_buf, r->up_len) < 0)
+		r->up_errno = errno;
+	r->up_len = 0;
+	return r->up_errno ? -1 : 0;
+}
+
 void upload_feed(struct req *r, const char *data, size_t n)
 {
 	if (r->too_big || r->up_errno || r->up_fd < 0)
@@ -475,8 +486,19 @@ void upload_feed(struct req *r, const char *data, size_t n)
 		}
 		return;
 	}
-	if (fs_write_all(r->up_fd, data, n) < 0)
-		r->up_errno = errno;
+	/* libmicrohttpd hands the body over in pieces of its read buffer
+	 * (tens of KiB): they are gathered into writes of UPLOAD_BUF */
+	if (!r->up_buf)
+		r->up_buf = xmalloc(UPLOAD_BUF);
+	while (n) {
+		size_t k = UPLOAD_BUF - r->up_len < n ? UPLOAD_BUF - r->up_len : n;
+		memcpy(r->up_buf + r->up_len, data, k);
+		r->up_len += k;
+		data += k;
+		n -= k;
+		if (r->up_len == UPLOAD_BUF && upload_flush(r) < 0)
+			return;
+	}
 }
 
 static void finish_raw(struct req *r)
@@ -484,6 +506,7 @@ static void finish_raw(struct req *r)
 	if (r->too_big)
 		return reply_error(r, 413, SC_TOO_LARGE, "%s: the upload is over --max-upload (%llu bytes)",
 				   r->up_platform, (unsigned long long)r->s->o.max_upload);
+	upload_flush(r);
 	if (r->up_errno)
 		return reply_error(r, 500, SC_INTERNAL, "%s: write: %s", r->up_platform, strerror(r->up_errno));
 	if (publish_upload(r) < 0)

@@ -4,12 +4,18 @@
  * the key inputValues, returnedFiles and the Boutiques invocation share. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "app/app.h"
+#include "base/inroot.h"
+#include "store/store.h"
+#include "wrap/wrap.h"
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
@@ -115,16 +121,32 @@ static void warn(struct pipelines *pl, const char *fmt, ...)
 	free(w);
 }
 
-static void add_file(struct pipelines *pl, const char *path)
+/* A descriptor (text of n bytes, named path in messages) as a pipeline.
+ * image: run it in that image (a catalog app's), whatever it names. */
+static void add_text(struct pipelines *pl, const char *path, char *text_in, size_t n, const char *image)
 {
 	struct ferr err = FERR_INIT;
-	_cleanup_free_ char *text = NULL;
-	size_t n = 0;
-	if (fs_read_file(path, &text, &n, &err) < 0)
-		return warn(pl, "%s: %s", path, err.msg);
+	_cleanup_free_ char *text = text_in;
 	json_t *d = app_json_parse(text, n, path, &err);
 	if (!d)
 		return warn(pl, "%s", err.msg);
+	if (image) {
+		/* the descriptor in the image names where it was built (a
+		 * Singularity file, a registry tag): it runs in the image the
+		 * catalog deployed, and is served as it runs */
+		json_t *ci = json_object_get(d, "container-image");
+		json_t *nci = json_is_object(ci) ? json_deep_copy(ci) : json_object();
+		json_object_set_new(nci, "type", json_string("docker"));
+		json_object_set_new(nci, "image", json_string(image));
+		json_object_del(nci, "index");
+		json_object_set_new(d, "container-image", nci);
+		free(text);
+		text = json_dumps(d, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (!text) {
+			json_decref(d);
+			return warn(pl, "%s: cannot encode the descriptor", path);
+		}
+	}
 	struct app_problems probs = { 0 };
 	if (app_validate_descriptor(d, &probs)) {
 		warn(pl, "%s: not a valid Boutiques descriptor (%s); `ferry app validate` says more", path,
@@ -159,6 +181,16 @@ static void add_file(struct pipelines *pl, const char *path)
 	p->carmin = carmin_of(id, d);
 }
 
+static void add_file(struct pipelines *pl, const char *path)
+{
+	struct ferr err = FERR_INIT;
+	char *text = NULL;
+	size_t n = 0;
+	if (fs_read_file(path, &text, &n, &err) < 0)
+		return warn(pl, "%s: %s", path, err.msg);
+	add_text(pl, path, text, n, NULL);
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -185,6 +217,74 @@ static int load_dir(struct pipelines *pl, const char *dir, struct ferr *err)
 	return 0;
 }
 
+#define MAX_DESCRIPTOR (4 << 20)
+
+/* The Boutiques descriptors a catalog app's image carries: /boutique/<name>.json,
+ * where Neurodesk's images keep them (`ferry wrap` reads the same files for
+ * its rule 3). catalog.json names the app's image and digest; its sidecar
+ * (DIR/<tool>/<version>/wrap.json) the store it was deployed into and the
+ * reference pinned by digest. Every file is opened beneath the image's
+ * root: a symlink in the image cannot make the server read a host file. */
+static void add_from_image(struct pipelines *pl, const char *catalog, const char *dir, json_t *app)
+{
+	const char *tool = json_get_str(app, "tool"), *version = json_get_str(app, "version");
+	const char *digest = json_get_str(app, "digest"), *image = json_get_str(app, "image");
+	if (!tool || !version || !digest || !image || !wrap_name_valid(tool) || !wrap_name_valid(version))
+		return warn(pl, "%s: an app without a valid tool, version, image and digest: left out", catalog);
+	_cleanup_free_ char *sc_path = xasprintf("%s/%s/%s/wrap.json", dir, tool, version);
+	struct ferr err = FERR_INIT;
+	_cleanup_json_ json_t *sc = fs_exists(sc_path) ? json_load_path(sc_path, &err) : NULL;
+	const char *store_dir = json_get_str(sc, "store"), *pinned = json_get_str(sc, "pinned");
+	struct store *st = NULL;
+	if ((store_dir ? store_deploy_open(&st, store_dir, &err) : store_open(&st, &err)) < 0)
+		return warn(pl, "%s: %s/%s: %s", catalog, tool, version, err.msg);
+	struct image_info *info = NULL;
+	if (store_resolve(st, digest, &info, &err) < 0) {
+		store_close(st);
+		return warn(pl, "%s: %s/%s: image %s: %s (`ferry catalog sync` deploys it)", catalog, tool, version,
+			    image, err.msg);
+	}
+	_cleanup_close_ int rootfd = open(info->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int bq = rootfd < 0 ? -1 : inroot_open(rootfd, "/boutique", O_RDONLY | O_DIRECTORY, 0, &err);
+	_cleanup_closedir_ DIR *d = bq < 0 ? NULL : fdopendir(bq); /* closedir closes bq */
+	if (!d && bq >= 0)
+		close(bq);
+	char **names = NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && str_ends_with(e->d_name, ".json"))
+			strv_push(&names, e->d_name);
+	size_t n = strv_len(names);
+	if (names && n)
+		qsort(names, n, sizeof *names, by_name);
+	for (size_t i = 0; names && i < n; i++) {
+		_cleanup_free_ char *label = xasprintf("%s: %s/%s: /boutique/%s", catalog, tool, version, names[i]);
+		_cleanup_free_ char *inpath = xasprintf("/boutique/%s", names[i]);
+		struct ferr e2 = FERR_INIT;
+		_cleanup_close_ int f = inroot_open(rootfd, inpath, O_RDONLY, 0, &e2);
+		struct stat sb;
+		if (f < 0 || fstat(f, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > MAX_DESCRIPTOR) {
+			warn(pl, "%s: %s", label, f < 0 ? e2.msg : "not a regular file of at most 4 MiB");
+			continue;
+		}
+		char *text = xmalloc((size_t)sb.st_size + 1);
+		ssize_t got = read(f, text, (size_t)sb.st_size);
+		if (got != sb.st_size) {
+			free(text);
+			warn(pl, "%s: cannot read it", label);
+			continue;
+		}
+		text[got] = 0;
+		add_text(pl, label, text, (size_t)got, pinned ? pinned : image);
+	}
+	if (!n)
+		warn(pl, "%s: %s/%s: its image carries no Boutiques descriptor (/boutique/*.json): not a pipeline",
+		     catalog, tool, version);
+	strv_free(names);
+	image_info_free(info);
+	store_close(st);
+}
+
 /* A catalog (catalog.json of `ferry catalog`): the apps whose sidecar
  * names a Boutiques descriptor ("descriptor": path, relative to the
  * catalog's directory) become pipelines too. */
@@ -199,8 +299,10 @@ static int load_catalog(struct pipelines *pl, const char *file, struct ferr *err
 	json_array_foreach(json_object_get(c, "apps"), i, app)
 	{
 		const char *d = json_get_str(app, "descriptor");
-		if (!d)
+		if (!d) {
+			add_from_image(pl, file, dir, app);
 			continue;
+		}
 		_cleanup_free_ char *p = d[0] == '/' ? xstrdup(d) : path_join(dir, d);
 		add_file(pl, p);
 	}

@@ -29,6 +29,7 @@ static void srv_free(struct srv *s)
 	free(s->data);
 	free(s->runs);
 	free(s->dbpath);
+	free(s->authgen);
 }
 
 static unsigned connections(struct srv *s)
@@ -55,6 +56,7 @@ int serve_run(const struct serve_opts *opts, volatile sig_atomic_t *stop, struct
 	s.data = path_join(s.state, "data");
 	s.runs = path_join(s.state, "runs");
 	s.dbpath = path_join(s.state, "serve.db");
+	s.authgen = path_join(s.state, AUTH_GEN_FILE);
 	int rc = -1;
 	sqlite3 *db = NULL;
 	if (fs_mkdir_p(s.state, 0700, err) < 0 || fs_mkdir_p(s.data, 0700, err) < 0 ||

@@ -138,6 +138,9 @@ launch() { # KEY JSON : prints the identifier
 	serve_start
 	upload "$A" /alice/in.txt "$SV/in.txt"
 	id=$(launch "$A" '{"name":"t","pipelineIdentifier":"sleeper/1.0","inputValues":{"infile":"/alice/in.txt","n":300}}')
+	# read it first (on each pool thread): the server keeps the answer
+	# until something changes; the update must show at once
+	for _ in 1 2 3 4; do [ "$(api "$A" "$URL/executions/$id" | jf name)" = t ]; done
 	api "$A" -X PUT -d '{"name":"renamed","timeout":500,"pipelineIdentifier":"ignored"}' "$URL/executions/$id" >/dev/null
 	[ "$(code)" = 204 ]
 	e=$(api "$A" "$URL/executions/$id")
