@@ -43,7 +43,9 @@ int sqlitelib_load(struct ferr *err);
 	X(sqlite3_open_v2)                                                                                    \
 	X(sqlite3_prepare_v2)                                                                                 \
 	X(sqlite3_reset)                                                                                      \
-	X(sqlite3_step)
+	X(sqlite3_step)                                                                                        \
+	X(sqlite3_wal_checkpoint_v2)                                                                          \
+	X(sqlite3_wal_hook)
 
 #define SQLITELIB_DECLARE(f) extern __typeof__(f) *sqlitelib_##f;
 SQLITELIB_FUNCS(SQLITELIB_DECLARE)
@@ -97,4 +99,8 @@ SQLITELIB_FUNCS(SQLITELIB_DECLARE)
 #define sqlite3_reset (*sqlitelib_sqlite3_reset)
 #undef sqlite3_step
 #define sqlite3_step (*sqlitelib_sqlite3_step)
+#undef sqlite3_wal_checkpoint_v2
+#define sqlite3_wal_checkpoint_v2 (*sqlitelib_sqlite3_wal_checkpoint_v2)
+#undef sqlite3_wal_hook
+#define sqlite3_wal_hook (*sqlitelib_sqlite3_wal_hook)
 #endif

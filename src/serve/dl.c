@@ -47,5 +47,5 @@ int serve_dl_load(struct ferr *err)
 	pthread_once(&once, load);
 	if (failure[0])
 		return ferr_set(err, 0, "ferry serve: %s", failure);
-	return 0;
+	return sqlitelib_load(err);
 }

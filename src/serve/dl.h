@@ -12,11 +12,11 @@
 #include <archive_entry.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
-#include <sqlite3.h>
 
 #include "base/err.h"
+#include "base/sqlitelib.h" /* SQLite: loaded by serve_dl_load() too */
 
-/* X(library, function): library 0 libmicrohttpd, 1 sqlite3, 2 libarchive, 3 libcrypto */
+/* X(library, function): library 0 libmicrohttpd, 2 libarchive, 3 libcrypto (1, SQLite: base/sqlitelib.h) */
 #define SERVE_DL_FUNCS(X)                                                                                     \
 	X(0, MHD_start_daemon)                                                                                \
 	X(0, MHD_stop_daemon)                                                                                 \
@@ -31,25 +31,6 @@
 	X(0, MHD_get_connection_info)                                                                         \
 	X(0, MHD_get_connection_values)                                                                       \
 	X(0, MHD_get_daemon_info)                                                                             \
-	X(1, sqlite3_open_v2)                                                                                 \
-	X(1, sqlite3_close)                                                                                   \
-	X(1, sqlite3_exec)                                                                                    \
-	X(1, sqlite3_prepare_v2)                                                                              \
-	X(1, sqlite3_finalize)                                                                                \
-	X(1, sqlite3_step)                                                                                    \
-	X(1, sqlite3_reset)                                                                                   \
-	X(1, sqlite3_bind_text)                                                                               \
-	X(1, sqlite3_bind_int64)                                                                              \
-	X(1, sqlite3_bind_null)                                                                               \
-	X(1, sqlite3_column_text)                                                                             \
-	X(1, sqlite3_column_int64)                                                                            \
-	X(1, sqlite3_column_type)                                                                             \
-	X(1, sqlite3_errmsg)                                                                                  \
-	X(1, sqlite3_busy_timeout)                                                                            \
-	X(1, sqlite3_changes)                                                                                 \
-	X(1, sqlite3_wal_hook)                                                                                \
-	X(1, sqlite3_wal_checkpoint_v2)                                                                       \
-	X(1, sqlite3_free)                                                                                    \
 	X(2, archive_error_string)                                                                            \
 	X(2, archive_write_new)                                                                               \
 	X(2, archive_write_add_filter_gzip)                                                                   \
@@ -109,25 +90,6 @@ int serve_dl_load(struct ferr *err);
 #define MHD_get_connection_info (*serve_dl_MHD_get_connection_info)
 #define MHD_get_connection_values (*serve_dl_MHD_get_connection_values)
 #define MHD_get_daemon_info (*serve_dl_MHD_get_daemon_info)
-#define sqlite3_open_v2 (*serve_dl_sqlite3_open_v2)
-#define sqlite3_close (*serve_dl_sqlite3_close)
-#define sqlite3_exec (*serve_dl_sqlite3_exec)
-#define sqlite3_prepare_v2 (*serve_dl_sqlite3_prepare_v2)
-#define sqlite3_finalize (*serve_dl_sqlite3_finalize)
-#define sqlite3_step (*serve_dl_sqlite3_step)
-#define sqlite3_reset (*serve_dl_sqlite3_reset)
-#define sqlite3_bind_text (*serve_dl_sqlite3_bind_text)
-#define sqlite3_bind_int64 (*serve_dl_sqlite3_bind_int64)
-#define sqlite3_bind_null (*serve_dl_sqlite3_bind_null)
-#define sqlite3_column_text (*serve_dl_sqlite3_column_text)
-#define sqlite3_column_int64 (*serve_dl_sqlite3_column_int64)
-#define sqlite3_column_type (*serve_dl_sqlite3_column_type)
-#define sqlite3_errmsg (*serve_dl_sqlite3_errmsg)
-#define sqlite3_busy_timeout (*serve_dl_sqlite3_busy_timeout)
-#define sqlite3_changes (*serve_dl_sqlite3_changes)
-#define sqlite3_wal_hook (*serve_dl_sqlite3_wal_hook)
-#define sqlite3_wal_checkpoint_v2 (*serve_dl_sqlite3_wal_checkpoint_v2)
-#define sqlite3_free (*serve_dl_sqlite3_free)
 #define archive_error_string (*serve_dl_archive_error_string)
 #define archive_write_new (*serve_dl_archive_write_new)
 #define archive_write_add_filter_gzip (*serve_dl_archive_write_add_filter_gzip)
