@@ -209,7 +209,28 @@ static int collect(struct worker *w, struct task_result *res)
 	return n ? task_result_parse(buf, n, res) : -1;
 }
 
-static void reap(struct batch_run *r, struct worker *w, bool stopping)
+/* Workers whose result is committed and acknowledged, about to exit:
+ * reaped when they have (WNOHANG), not waited for, so that the next task
+ * starts at once. */
+struct leaving {
+	pid_t *pid;
+	size_t n, cap;
+};
+
+static void leaving_reap(struct leaving *l, bool block)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		pid_t got;
+		while ((got = waitpid(l->pid[i], NULL, block ? 0 : WNOHANG)) < 0 && errno == EINTR)
+			;
+		if (got == 0)
+			l->pid[keep++] = l->pid[i];
+	}
+	l->n = keep;
+}
+
+static void reap(struct batch_run *r, struct worker *w, bool stopping, struct leaving *l)
 {
 	struct task_result got;
 	bool have = collect(w, &got) == 0;
@@ -227,6 +248,15 @@ static void reap(struct batch_run *r, struct worker *w, bool stopping)
 	}
 	close(w->ack);
 	close(w->res);
+	if (recorded && l) {
+		task_result_clear(&got);
+		if (l->n == l->cap) {
+			l->cap = l->cap ? 2 * l->cap : 16;
+			l->pid = xrealloc(l->pid, l->cap * sizeof *l->pid);
+		}
+		l->pid[l->n++] = w->pid;
+		return;
+	}
 	int status = 0;
 	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -268,7 +298,7 @@ static void stop_all(struct batch_run *r, struct worker *w, size_t nw)
 	for (size_t i = 0; i < nw; i++)
 		kill(-w[i].pid, SIGKILL);
 	for (size_t i = 0; i < nw; i++)
-		reap(r, &w[i], true);
+		reap(r, &w[i], true, NULL);
 }
 
 int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct ferr *err)
@@ -289,6 +319,7 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 	int rc = 0;
 	/* an ack to a worker that died meanwhile: EPIPE, not the driver's death */
 	void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
+	struct leaving lv = { 0 };
 	batch_emit_progress(r, d, true);
 	for (;;) {
 		if (d->stop && *d->stop) {
@@ -384,7 +415,7 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 		bool changed = false;
 		for (size_t i = 0; n > 0 && i < nw;) {
 			if (pf[i].revents) {
-				reap(r, &w[i], false);
+				reap(r, &w[i], false, &lv);
 				w[i] = w[nw - 1];
 				pf[i] = pf[nw - 1];
 				nw--;
@@ -392,10 +423,13 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 			} else
 				i++;
 		}
+		leaving_reap(&lv, false);
 		if (changed)
 			batch_emit_progress(r, d, false);
 	}
 	batch_emit_progress(r, d, true);
+	leaving_reap(&lv, true);
+	free(lv.pid);
 	signal(SIGPIPE, old_pipe);
 	free(orph);
 	free(w);
