@@ -47,6 +47,7 @@ struct task_result {
 void task_result_clear(struct task_result *res);
 int task_result_write(const struct batch_run *r, long index, const struct task_result *res);
 int task_result_read(const struct batch_run *r, long index, struct task_result *res);
+int task_result_read_fd(int fd, struct task_result *res);
 void task_result_unlink(const struct batch_run *r, long index);
 int task_result_record(struct batch_run *r, long index, const struct task_result *res, struct ferr *err);
 int task_prepare(struct batch_run *r, long index, struct ferr *err);

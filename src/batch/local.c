@@ -174,8 +174,10 @@ static bool settle(struct batch_run *r, long task, struct task_result *got, enum
 	struct task_result res;
 	struct ferr e = FERR_INIT;
 	if (got || task_result_read(r, task, &res) == 0) {
-		if (got)
-			res = *got, memset(got, 0, sizeof *got);
+		if (got) {
+			res = *got;
+			memset(got, 0, sizeof *got);
+		}
 		/* a tool stopped by the driver's SIGTERM: cancelled, not failed */
 		if (none_state == BATCH_CANCELLED && none_why && res.st != BATCH_SUCCEEDED) {
 			res.st = BATCH_CANCELLED;
@@ -194,19 +196,7 @@ static bool settle(struct batch_run *r, long task, struct task_result *got, enum
 /* What a worker sent, up to its EOF: 0 with a result in *res, else -1. */
 static int collect(struct worker *w, struct task_result *res)
 {
-	char buf[65536];
-	size_t n = 0;
-	for (;;) {
-		ssize_t k = read(w->res, buf + n, sizeof buf - n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		n += (size_t)k;
-		if (n == sizeof buf)
-			return -1;
-	}
-	return n ? task_result_parse(buf, n, res) : -1;
+	return task_result_read_fd(w->res, res);
 }
 
 /* Workers whose result is committed and acknowledged, about to exit:

@@ -358,26 +358,30 @@ int task_result_write(const struct batch_run *r, long index, const struct task_r
 	return rename(tmp, p);
 }
 
-int task_result_read(const struct batch_run *r, long index, struct task_result *res)
+/* A result from fd, read to its end (a pipe's EOF, a file's end). */
+int task_result_read_fd(int fd, struct task_result *res)
 {
-	char p[4096];
-	snprintf(p, sizeof p, "%s/tasks/%ld/result.json", r->dir, index);
-	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	char buf[65536];
-	size_t n = 0;
+	size_t cap = 4096, n = 0;
+	_cleanup_free_ char *buf = xmalloc(cap);
 	for (;;) {
-		ssize_t k = read(fd, buf + n, sizeof buf - n);
+		if (n == cap)
+			buf = xrealloc(buf, cap *= 2);
+		ssize_t k = read(fd, buf + n, cap - n);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
 			break;
 		n += (size_t)k;
-		if (n == sizeof buf)
-			return -1; /* not ours */
 	}
-	return task_result_parse(buf, n, res);
+	return n ? task_result_parse(buf, n, res) : -1;
+}
+
+int task_result_read(const struct batch_run *r, long index, struct task_result *res)
+{
+	char p[4096];
+	snprintf(p, sizeof p, "%s/tasks/%ld/result.json", r->dir, index);
+	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -1 : task_result_read_fd(fd, res);
 }
 
 void task_result_unlink(const struct batch_run *r, long index)
