@@ -231,8 +231,8 @@ static void reap(struct batch_run *r, struct worker *w, bool stopping, struct le
 		struct ferr e = FERR_INIT;
 		if (task_result_record(r, w->task, &got, &e) == 0) {
 			recorded = true;
-			ssize_t k;
-			while ((k = write(w->ack, "k", 1)) < 0 && errno == EINTR)
+			/* a worker gone meanwhile (EPIPE) is reaped below */
+			while (write(w->ack, "k", 1) < 0 && errno == EINTR)
 				;
 		}
 	}
