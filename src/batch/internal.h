@@ -47,10 +47,13 @@ struct task_result {
 void task_result_clear(struct task_result *res);
 int task_result_write(const struct batch_run *r, long index, const struct task_result *res);
 int task_result_read(const struct batch_run *r, long index, struct task_result *res);
+int task_result_read_fd(int fd, struct task_result *res);
 void task_result_unlink(const struct batch_run *r, long index);
 int task_result_record(struct batch_run *r, long index, const struct task_result *res, struct ferr *err);
 int task_prepare(struct batch_run *r, long index, struct ferr *err);
-int task_worker(struct batch_run *r, long index);
+int task_worker(struct batch_run *r, long index, bool (*deliver)(const char *text, void *ud), void *ud);
+int task_pipe(int fd[2]);
+int task_result_parse(const char *text, size_t len, struct task_result *res);
 int task_lock(const struct batch_run *r, long index, bool wait); /* fd or -1 (held by another) */
 bool task_locked(const struct batch_run *r, long index);
 

@@ -6,8 +6,13 @@
  * driver killed with SIGKILL, finishes its task and records it, and the
  * next driver (`resume`) waits for it through its task lock.
  *
+ * A worker sends its result to the driver over a pipe and waits for the
+ * driver's ack, which comes once the result is committed: no result file
+ * to create per task, and a driver killed between the two leaves the
+ * worker to write result.json for the next driver (task.c).
+ *
  * Memory and open files: the pending tasks are read from the journal 256
- * at a time, and the driver holds one pidfd per running worker. */
+ * at a time, and the driver holds two pipes per running worker. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,15 +27,44 @@
 #include "base/str.h"
 #include "batch/internal.h"
 
+/* A worker and its two pipes: its result comes on `res` (the driver's
+ * read end), the driver's ack, once the result is committed, goes on
+ * `ack` (the driver's write end). The end of the result (EOF) is also how
+ * the driver learns that a worker is gone: no pidfd, no SIGCHLD. */
 struct worker {
 	pid_t pid;
-	int pidfd;
+	int res;
+	int ack;
 	long task;
 };
 
-static int pidfd_open_(pid_t pid)
+struct deliver_ctx {
+	int res; /* the worker's write end */
+	int ack; /* the worker's read end */
+};
+
+/* In the worker: the result to the driver, then wait for its ack. False
+ * when the driver is gone (EPIPE, EOF): the worker writes result.json. */
+static bool deliver(const char *text, void *ud)
 {
-	return (int)syscall(SYS_pidfd_open, pid, 0);
+	struct deliver_ctx *c = ud;
+	signal(SIGPIPE, SIG_IGN);
+	size_t len = strlen(text), off = 0;
+	while (off < len) {
+		ssize_t k = write(c->res, text + off, len - off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false;
+		off += (size_t)k;
+	}
+	close(c->res);
+	c->res = -1;
+	char ack = 0;
+	ssize_t k;
+	while ((k = read(c->ack, &ack, 1)) < 0 && errno == EINTR)
+		;
+	return k == 1 && ack == 'k';
 }
 
 static long ncores(void)
@@ -55,7 +89,8 @@ static size_t next_pending(struct batch_run *r, long after, long *ids, size_t ma
 	return n;
 }
 
-static bool settle(struct batch_run *r, long task, enum batch_state none_state, const char *none_why);
+static bool settle(struct batch_run *r, long task, struct task_result *got, enum batch_state none_state,
+		   const char *none_why);
 
 /* Before running: what an earlier driver left. Rows "running" or
  * "queued" whose task lock is free lost their process: pending again;
@@ -88,7 +123,7 @@ static int reconcile(struct batch_run *r, long **orphans, size_t *norph, struct 
 	/* a worker that finished after its driver died left its result */
 	size_t keep = 0;
 	for (size_t i = 0; i < n; i++)
-		if (!settle(r, lost[i], BATCH_PENDING, NULL))
+		if (!settle(r, lost[i], NULL, BATCH_PENDING, NULL))
 			lost[keep++] = lost[i];
 	n = keep;
 	int rc = journal_exec(r->db, "BEGIN", err);
@@ -104,8 +139,10 @@ static int reconcile(struct batch_run *r, long **orphans, size_t *norph, struct 
 }
 
 /* In the worker: default signals, no journal (SQLite's state, inherited
- * from the driver, must not be used after fork()), the task, result.json. */
-static void worker_main(struct batch_run *r, long task)
+ * from the driver, must not be used after fork()), none of the other
+ * workers' pipes (a driver killed must look gone to every worker), the
+ * task, its result to the driver. */
+static void worker_main(struct batch_run *r, long task, const struct worker *w, size_t nw, int res, int ack)
 {
 	setpgid(0, 0);
 	signal(SIGINT, SIG_DFL);
@@ -120,16 +157,27 @@ static void worker_main(struct batch_run *r, long task)
 	if (r->driver_lock >= 0)
 		close(r->driver_lock);
 	r->driver_lock = -1;
-	_exit(task_worker(r, task));
+	for (size_t i = 0; i < nw; i++) {
+		close(w[i].res);
+		close(w[i].ack);
+	}
+	struct deliver_ctx c = { res, ack };
+	_exit(task_worker(r, task, deliver, &c));
 }
 
-/* A task's process is gone: record what its result.json says, or, with
- * none, that it ended without one. Returns true when a result was found. */
-static bool settle(struct batch_run *r, long task, enum batch_state none_state, const char *none_why)
+/* A task's process is gone (or has sent its result, `got`): record that
+ * result, or what its result.json says, or, with neither, that it ended
+ * without one. Returns true when a result was found. */
+static bool settle(struct batch_run *r, long task, struct task_result *got, enum batch_state none_state,
+		   const char *none_why)
 {
 	struct task_result res;
 	struct ferr e = FERR_INIT;
-	if (task_result_read(r, task, &res) == 0) {
+	if (got || task_result_read(r, task, &res) == 0) {
+		if (got) {
+			res = *got;
+			memset(got, 0, sizeof *got);
+		}
 		/* a tool stopped by the driver's SIGTERM: cancelled, not failed */
 		if (none_state == BATCH_CANCELLED && none_why && res.st != BATCH_SUCCEEDED) {
 			res.st = BATCH_CANCELLED;
@@ -145,12 +193,67 @@ static bool settle(struct batch_run *r, long task, enum batch_state none_state, 
 	return false;
 }
 
-static void reap(struct batch_run *r, struct worker *w, bool stopping)
+/* What a worker sent, up to its EOF: 0 with a result in *res, else -1. */
+static int collect(struct worker *w, struct task_result *res)
 {
+	return task_result_read_fd(w->res, res);
+}
+
+/* Workers whose result is committed and acknowledged, about to exit:
+ * reaped when they have (WNOHANG), not waited for, so that the next task
+ * starts at once. */
+struct leaving {
+	pid_t *pid;
+	size_t n, cap;
+};
+
+static void leaving_reap(struct leaving *l, bool block)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		pid_t got;
+		while ((got = waitpid(l->pid[i], NULL, block ? 0 : WNOHANG)) < 0 && errno == EINTR)
+			;
+		if (got == 0)
+			l->pid[keep++] = l->pid[i];
+	}
+	l->n = keep;
+}
+
+static void reap(struct batch_run *r, struct worker *w, bool stopping, struct leaving *l)
+{
+	struct task_result got;
+	bool have = collect(w, &got) == 0;
+	bool recorded = false;
+	if (have && !stopping) {
+		/* committed, then acknowledged: a SIGKILL of the driver in
+		 * between leaves the worker to write result.json */
+		struct ferr e = FERR_INIT;
+		if (task_result_record(r, w->task, &got, &e) == 0) {
+			recorded = true;
+			/* a worker gone meanwhile (EPIPE) is reaped below */
+			while (write(w->ack, "k", 1) < 0 && errno == EINTR)
+				;
+		}
+	}
+	close(w->ack);
+	close(w->res);
+	if (recorded && l) {
+		task_result_clear(&got);
+		if (l->n == l->cap) {
+			l->cap = l->cap ? 2 * l->cap : 16;
+			l->pid = xrealloc(l->pid, l->cap * sizeof *l->pid);
+		}
+		l->pid[l->n++] = w->pid;
+		return;
+	}
 	int status = 0;
 	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
 		;
-	close(w->pidfd);
+	if (recorded) {
+		task_result_clear(&got);
+		return;
+	}
 	char why[512];
 	if (stopping)
 		snprintf(why, sizeof why, "cancelled (the driver was stopped)");
@@ -159,7 +262,9 @@ static void reap(struct batch_run *r, struct worker *w, bool stopping)
 	else
 		snprintf(why, sizeof why, "the worker exited %d without a result (see %s/tasks/%ld/stderr)",
 			 WEXITSTATUS(status), r->dir, w->task);
-	settle(r, w->task, stopping ? BATCH_CANCELLED : BATCH_FAILED, why);
+	settle(r, w->task, have ? &got : NULL, stopping ? BATCH_CANCELLED : BATCH_FAILED, why);
+	if (have)
+		task_result_clear(&got);
 }
 
 static void stop_all(struct batch_run *r, struct worker *w, size_t nw)
@@ -183,7 +288,7 @@ static void stop_all(struct batch_run *r, struct worker *w, size_t nw)
 	for (size_t i = 0; i < nw; i++)
 		kill(-w[i].pid, SIGKILL);
 	for (size_t i = 0; i < nw; i++)
-		reap(r, &w[i], true);
+		reap(r, &w[i], true, NULL);
 }
 
 int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct ferr *err)
@@ -202,6 +307,9 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 	size_t nids = 0, at = 0;
 	bool exhausted = false;
 	int rc = 0;
+	/* an ack to a worker that died meanwhile: EPIPE, not the driver's death */
+	void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);
+	struct leaving lv = { 0 };
 	batch_emit_progress(r, d, true);
 	for (;;) {
 		if (d->stop && *d->stop) {
@@ -227,24 +335,37 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 			}
 			if (prep > 0)
 				continue; /* cancelled meanwhile */
+			int rp[2], ap[2];
+			if (task_pipe(rp) < 0) {
+				rc = ferr_set(err, errno, "pipe");
+				break;
+			}
+			if (task_pipe(ap) < 0) {
+				rc = ferr_set(err, errno, "pipe");
+				close(rp[0]);
+				close(rp[1]);
+				break;
+			}
 			fflush(stdout);
 			fflush(stderr);
 			pid_t pid = fork();
 			if (pid < 0) {
 				rc = ferr_set(err, errno, "fork");
+				close(rp[0]);
+				close(rp[1]);
+				close(ap[0]);
+				close(ap[1]);
 				break;
 			}
-			if (pid == 0)
-				worker_main(r, task);
+			if (pid == 0) {
+				close(rp[0]);
+				close(ap[1]);
+				worker_main(r, task, w, nw, rp[1], ap[0]);
+			}
 			setpgid(pid, pid); /* as the worker does: no race with kill(-pid) */
-			int fd = pidfd_open_(pid);
-			if (fd < 0) {
-				rc = ferr_set(err, errno, "pidfd_open");
-				kill(pid, SIGKILL);
-				waitpid(pid, NULL, 0);
-				break;
-			}
-			w[nw++] = (struct worker){ pid, fd, task };
+			close(rp[1]);
+			close(ap[0]);
+			w[nw++] = (struct worker){ pid, rp[0], ap[1], task };
 		}
 		if (rc < 0) {
 			stop_all(r, w, nw);
@@ -257,7 +378,7 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 				if (orph[i] >= 0 && task_locked(r, orph[i]))
 					waiting = true;
 				else if (orph[i] >= 0) {
-					if (!settle(r, orph[i], BATCH_PENDING, "")) {
+					if (!settle(r, orph[i], NULL, BATCH_PENDING, "")) {
 						/* it died without a result: run it again */
 						exhausted = false;
 						cursor = -1;
@@ -274,7 +395,7 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 			continue;
 		}
 		for (size_t i = 0; i < nw; i++)
-			pf[i] = (struct pollfd){ w[i].pidfd, POLLIN, 0 };
+			pf[i] = (struct pollfd){ w[i].res, POLLIN, 0 };
 		int n = poll(pf, nw, 500);
 		if (n < 0 && errno != EINTR) {
 			rc = ferr_set(err, errno, "poll");
@@ -284,7 +405,7 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 		bool changed = false;
 		for (size_t i = 0; n > 0 && i < nw;) {
 			if (pf[i].revents) {
-				reap(r, &w[i], false);
+				reap(r, &w[i], false, &lv);
 				w[i] = w[nw - 1];
 				pf[i] = pf[nw - 1];
 				nw--;
@@ -292,10 +413,14 @@ int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 			} else
 				i++;
 		}
+		leaving_reap(&lv, false);
 		if (changed)
 			batch_emit_progress(r, d, false);
 	}
 	batch_emit_progress(r, d, true);
+	leaving_reap(&lv, true);
+	free(lv.pid);
+	signal(SIGPIPE, old_pipe);
 	free(orph);
 	free(w);
 	free(pf);

@@ -518,6 +518,14 @@ int slurm_refresh(struct batch_run *r, bool force, struct ferr *err)
 	double now = batch_now();
 	char t[64];
 	snprintf(t, sizeof t, "%.3f", now);
+	/* a read first: the driver asks 4 times a second, and a write
+	 * transaction each time would take the journal's write lock from the
+	 * array tasks recording their ends */
+	if (!force) {
+		_cleanup_free_ char *at = journal_meta_get(r->db, "squeue_at");
+		if (at && strtod(at, NULL) > now - SQUEUE_EVERY_S)
+			return 0;
+	}
 	journal_exec(r->db, "INSERT OR IGNORE INTO meta(key, value) VALUES('squeue_at', '0')", err);
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(r->db,

@@ -189,6 +189,18 @@ static int redirect(const char *dir, const char *name, int target)
 	return r < 0 ? -1 : 0;
 }
 
+/* invocation.json, written in place every time: a worker killed while
+ * writing it left its task to run again, and the next one writes it
+ * again. */
+static int write_invocation(const char *ipath, const json_t *inv, struct ferr *err)
+{
+	_cleanup_free_ char *text = json_dumps(inv, JSON_INDENT(2));
+	_cleanup_close_ int fd = open(ipath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || !text || fs_write_all(fd, text, strlen(text)) < 0)
+		return ferr_set(err, errno, "%s", ipath);
+	return 0;
+}
+
 /* The attempts of one task, in its directory. With `journal`, each
  * attempt's start and end go to the journal (run-task, Slurm); without,
  * the caller reports the result (a local worker: result.json, which its
@@ -214,7 +226,9 @@ static int task_exec(struct batch_run *r, long index, bool journal, struct task_
 			return -1;
 	}
 	_cleanup_free_ char *ipath = path_join(dir, "invocation.json");
-	if (journal && !fs_exists(ipath) && json_write_atomic(ipath, inv, 2, err) < 0)
+	/* in place, no fsync (the journal holds the invocation): a temporary
+	 * file, two fsyncs and a rename per task cost more than the task */
+	if (write_invocation(ipath, inv, err) < 0)
 		return -1;
 	int out = dup(1), errfd = dup(2);
 	_cleanup_close_ int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -299,35 +313,21 @@ int batch_run_task(struct batch_run *r, long index, struct ferr *err)
 	return rc;
 }
 
-/* result.json: written by a local worker at its task's end (temporary file
- * and rename: a reader sees all of it or nothing; no fsync, a machine
- * crash at worst runs the task again). */
-int task_result_write(const struct batch_run *r, long index, const struct task_result *res)
+/* A result as one line of JSON (what a worker sends its driver, and what
+ * result.json holds). malloc'd, or NULL. */
+static char *result_text(const struct task_result *res)
 {
-	char p[4096], tmp[4200];
-	snprintf(p, sizeof p, "%s/tasks/%ld/result.json", r->dir, index);
-	snprintf(tmp, sizeof tmp, "%s.tmp", p);
 	_cleanup_json_ json_t *j = json_pack("{s:s,s:i,s:s?,s:O?,s:i,s:f,s:f}", "state", batch_state_name(res->st),
 					     "exit-code", res->code, "reason", res->reason, "outputs", res->outputs,
 					     "attempts", res->attempts, "start", res->start, "end", res->end);
-	_cleanup_free_ char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	if (!text)
-		return -1;
-	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || fs_write_all(fd, text, strlen(text)) < 0)
-		return -1;
-	return rename(tmp, p);
+	return j ? json_dumps(j, JSON_COMPACT) : NULL;
 }
 
-int task_result_read(const struct batch_run *r, long index, struct task_result *res)
+int task_result_parse(const char *text, size_t len, struct task_result *res)
 {
-	char p[4096];
-	snprintf(p, sizeof p, "%s/tasks/%ld/result.json", r->dir, index);
 	struct ferr e = FERR_INIT;
-	if (!fs_exists(p))
-		return -1;
-	_cleanup_json_ json_t *j = json_load_path(p, &e);
-	if (!j)
+	_cleanup_json_ json_t *j = json_load_buf(text, len, "result", &e);
+	if (!j || !json_is_object(j) || !json_get_str(j, "state"))
 		return -1;
 	memset(res, 0, sizeof *res);
 	int st = batch_state_parse(json_get_str(j, "state"));
@@ -341,6 +341,49 @@ int task_result_read(const struct batch_run *r, long index, struct task_result *
 	return 0;
 }
 
+/* result.json: written by a local worker whose driver is gone (temporary
+ * file and rename: a reader sees all of it or nothing; no fsync, a machine
+ * crash at worst runs the task again). */
+int task_result_write(const struct batch_run *r, long index, const struct task_result *res)
+{
+	char p[4096], tmp[4200];
+	snprintf(p, sizeof p, "%s/tasks/%ld/result.json", r->dir, index);
+	snprintf(tmp, sizeof tmp, "%s.tmp", p);
+	_cleanup_free_ char *text = result_text(res);
+	if (!text)
+		return -1;
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || fs_write_all(fd, text, strlen(text)) < 0)
+		return -1;
+	return rename(tmp, p);
+}
+
+/* A result from fd, read to its end (a pipe's EOF, a file's end). */
+int task_result_read_fd(int fd, struct task_result *res)
+{
+	size_t cap = 4096, n = 0;
+	_cleanup_free_ char *buf = xmalloc(cap);
+	for (;;) {
+		if (n == cap)
+			buf = xrealloc(buf, cap *= 2);
+		ssize_t k = read(fd, buf + n, cap - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	return n ? task_result_parse(buf, n, res) : -1;
+}
+
+int task_result_read(const struct batch_run *r, long index, struct task_result *res)
+{
+	char p[4096];
+	snprintf(p, sizeof p, "%s/tasks/%ld/result.json", r->dir, index);
+	_cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -1 : task_result_read_fd(fd, res);
+}
+
 void task_result_unlink(const struct batch_run *r, long index)
 {
 	char p[4096];
@@ -348,9 +391,18 @@ void task_result_unlink(const struct batch_run *r, long index)
 	unlink(p);
 }
 
+/* A worker's pipe, closed on exec (the tool never sees it). */
+int task_pipe(int fd[2])
+{
+	return pipe2(fd, O_CLOEXEC);
+}
+
 /* The body of a local worker (a fork of the driver): the task, its result
- * in result.json. No journal access. Returns the process's exit status. */
-int task_worker(struct batch_run *r, long index)
+ * handed to `deliver` (local.c: sent to the driver, which records it in
+ * the journal and acknowledges); only when that fails (the driver was
+ * killed) is the result left in result.json, for the next driver. No
+ * journal access. Returns the process's exit status. */
+int task_worker(struct batch_run *r, long index, bool (*deliver)(const char *text, void *ud), void *ud)
 {
 	struct ferr e = FERR_INIT;
 	_cleanup_close_ int lock = task_lock(r, index, false);
@@ -366,7 +418,10 @@ int task_worker(struct batch_run *r, long index)
 		res.st = BATCH_FAILED;
 		res.code = 125;
 	}
-	int w = task_result_write(r, index, &res);
+	_cleanup_free_ char *text = result_text(&res);
+	int w = 0;
+	if (!text || !deliver || !deliver(text, ud))
+		w = task_result_write(r, index, &res);
 	task_result_clear(&res);
 	return w < 0 ? 1 : 0;
 }
@@ -396,26 +451,23 @@ int task_result_record(struct batch_run *r, long index, const struct task_result
 	return rc == SQLITE_DONE ? 0 : journal_err(r->db, err, "update");
 }
 
-/* Before a local worker starts: the row running, the directory and its
- * invocation.json there, no stale result.json. */
+/* Before a local worker starts: the row running, the directory, no stale
+ * result.json; the invocation in memory, for the worker, which writes
+ * invocation.json (in parallel with the other workers, not on the
+ * driver's serial path). */
 int task_prepare(struct batch_run *r, long index, struct ferr *err)
 {
 	_cleanup_free_ char *dir = batch_task_dir(r, index);
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return ferr_set(err, errno, "task directory %s", dir);
-	task_result_unlink(r, index);
-	/* written in place, every time: a driver killed while writing it left
-	 * the task pending, and the next one writes it again */
-	_cleanup_free_ char *ipath = path_join(dir, "invocation.json");
+	if (mkdir(dir, 0755) < 0) {
+		if (errno != EEXIST)
+			return ferr_set(err, errno, "task directory %s", dir);
+		task_result_unlink(r, index); /* a new directory has none */
+	}
 	json_t *inv = batch_task_invocation(r, index, err);
 	if (!inv)
 		return -1;
 	json_decref(r->prepared);
 	r->prepared = inv;
 	r->prepared_index = index;
-	_cleanup_free_ char *text = json_dumps(inv, JSON_INDENT(2));
-	_cleanup_close_ int fd = open(ipath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || !text || fs_write_all(fd, text, strlen(text)) < 0)
-		return ferr_set(err, errno, "%s", ipath);
 	return mark_running(r, index, err);
 }

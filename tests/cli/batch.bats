@@ -124,6 +124,38 @@ for i in range(200): print(json.dumps({"x": "t%d" % i, "sleep": 0.05}))' >t.json
 	[ "$(wc -l <log/runs)" -eq 200 ]
 }
 
+@test "batch: workers that outlive a SIGKILLed driver leave result.json; resume records it and reruns nothing" {
+	# the driver's ack never comes: each running worker must see its
+	# driver gone, write result.json and exit, not wait for it forever
+	desc d.json
+	mkdir log
+	python3 -c '
+import json
+for i in range(4): print(json.dumps({"x": "t%d" % i, "sleep": 2}))' >t.jsonl
+	"$FERRY" batch submit d.json t.jsonl --run-dir R -j 2 -v "$W/log:/log" -q &
+	BG=$!
+	for _ in $(seq 400); do
+		[ "$(q R "select count(*) from tasks where state='running'" 2>/dev/null)" = 2 ] && break
+		sleep 0.05
+	done
+	[ "$(q R "select count(*) from tasks where state='running'")" = 2 ]
+	kill -KILL "$BG"
+	wait "$BG" || true
+	BG=
+	# the two workers finish on their own, within their task's time
+	for _ in $(seq 200); do
+		[ "$(ls R/tasks/*/result.json 2>/dev/null | wc -l)" -eq 2 ] && break
+		sleep 0.05
+	done
+	[ "$(ls R/tasks/*/result.json | wc -l)" -eq 2 ]
+	[ "$(q R "select count(*) from tasks where state='running'")" = 2 ]
+	run "$FERRY" batch resume R -q
+	[ "$status" -eq 0 ]
+	[ "$(q R "select count(*) from tasks where state='succeeded'")" -eq 4 ]
+	[ "$(wc -l <log/runs)" -eq 4 ]
+	[ "$(sort -u log/runs | wc -l)" -eq 4 ]
+}
+
 @test "batch: SIGTERM stops the running tasks and records them cancelled; resume finishes" {
 	desc d.json
 	python3 -c '
