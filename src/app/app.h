@@ -201,6 +201,10 @@ int app_pull_image(const json_t *desc, bool insecure, char **location, struct fe
  * it so before its tasks run with no_pull). *digest: its manifest digest. */
 int app_stage_image(const json_t *desc, bool insecure, char **digest, char **location, struct ferr *err);
 
+/* The description the descriptor's "error-codes" give exit code code, or
+ * NULL when it lists none. */
+const char *app_error_description(const json_t *desc, int code);
+
 /* Where provenance records go: $HOME/.cache/boutiques/data (bosh's). */
 char *app_data_dir(void);
 /* md5 of a file's content as 32 hex digits (provenance records and test

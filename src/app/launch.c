@@ -59,16 +59,16 @@ static void check_outputs(const json_t *desc, const struct app_job *job, struct 
 	}
 }
 
-static const char *error_description(const json_t *desc, int code)
+const char *app_error_description(const json_t *desc, int code)
 {
 	const json_t *ec = json_object_get(desc, "error-codes");
 	for (size_t i = 0; i < json_array_size(ec); i++) {
 		const json_t *e = json_array_get(ec, i);
 		const json_t *c = json_object_get(e, "code");
 		if (json_is_integer(c) && json_integer_value(c) == code)
-			return json_get_str(e, "description") ?: "";
+			return json_get_str(e, "description");
 	}
-	return "";
+	return NULL;
 }
 
 /* Every File value must exist before anything runs: bosh only notices
@@ -298,7 +298,7 @@ int app_launch_run(const struct app_plan *pl, struct app_result *res, struct fer
 	res->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	res->maxrss_kib = ru.ru_maxrss;
-	res->error_message = xstrdup(error_description(pl->desc, res->exit_code));
+	res->error_message = xstrdup(app_error_description(pl->desc, res->exit_code) ?: "");
 	if (!res->container_location)
 		res->container_location = xstrdup("");
 	check_outputs(pl->desc, &pl->job, res);

@@ -92,6 +92,17 @@ void dstr_appendc(struct dstr *s, char c)
 	dstr_appendn(s, &c, 1);
 }
 
+void dstr_append_shquoted(struct dstr *s, const char *v)
+{
+	dstr_appendc(s, '\'');
+	for (; *v; v++)
+		if (*v == '\'')
+			dstr_append(s, "'\\''");
+		else
+			dstr_appendc(s, *v);
+	dstr_appendc(s, '\'');
+}
+
 void dstr_printf(struct dstr *s, const char *fmt, ...)
 {
 	va_list ap;

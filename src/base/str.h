@@ -22,6 +22,8 @@ struct dstr {
 void dstr_append(struct dstr *s, const char *text);
 void dstr_appendn(struct dstr *s, const char *text, size_t n);
 void dstr_appendc(struct dstr *s, char c);
+/* v in single quotes for a POSIX shell ('\'' for each quote inside). */
+void dstr_append_shquoted(struct dstr *s, const char *v);
 void dstr_printf(struct dstr *s, const char *fmt, ...) FERR_PRINTF(2, 3);
 void dstr_clear(struct dstr *s);
 void dstr_free(struct dstr *s);

@@ -164,18 +164,6 @@ int batch_counts(struct batch_run *r, struct batch_counts *c, struct ferr *err)
 	return 0;
 }
 
-static const char *error_description(const json_t *desc, int code)
-{
-	const json_t *ec = json_object_get(desc, "error-codes");
-	for (size_t i = 0; i < json_array_size(ec); i++) {
-		const json_t *e = json_array_get(ec, i);
-		const json_t *c = json_object_get(e, "code");
-		if (json_is_integer(c) && json_integer_value(c) == code)
-			return json_get_str(e, "description");
-	}
-	return NULL;
-}
-
 struct failed_ctx {
 	struct batch_run *r;
 	json_t *list;
@@ -189,7 +177,7 @@ static int add_failed(const struct batch_task *t, void *ud)
 	if (f->max && json_array_size(f->list) >= f->max)
 		return 1; /* enough: the total comes from the counts */
 	json_t *j = json_pack("{s:I,s:i,s:s?,s:s?,s:s?,s:i}", "task", (json_int_t)t->index, "exit-code", t->exit_code,
-			      "error", error_description(f->r->desc, t->exit_code), "reason", t->reason, "source",
+			      "error", app_error_description(f->r->desc, t->exit_code), "reason", t->reason, "source",
 			      t->source, "attempts", t->attempt);
 	json_array_append_new(f->list, j);
 	return 0;

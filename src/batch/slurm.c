@@ -189,17 +189,6 @@ int slurm_check(struct batch_run *r, struct ferr *err)
 	return journal_meta_set(r->db, "slurm_max_array_size", buf, err);
 }
 
-static void sh_quote(struct dstr *s, const char *v)
-{
-	dstr_appendc(s, '\'');
-	for (; *v; v++)
-		if (*v == '\'')
-			dstr_append(s, "'\\''");
-		else
-			dstr_appendc(s, *v);
-	dstr_appendc(s, '\'');
-}
-
 /* sbatch's resource options: overrides, else suggested-resources. */
 static void resources(const struct batch_run *r, char ***args)
 {
@@ -288,7 +277,7 @@ static int write_script(struct batch_run *r, char **args, long max, char **path,
 			_cleanup_free_ char *root = store_default_root(&e);
 			if (root) {
 				dstr_append(&s, "FERRY_HOME=");
-				sh_quote(&s, root);
+				dstr_append_shquoted(&s, root);
 				dstr_append(&s, "; export FERRY_HOME\n");
 			}
 			continue;
@@ -296,13 +285,13 @@ static int write_script(struct batch_run *r, char **args, long max, char **path,
 		if (!v)
 			continue;
 		dstr_printf(&s, "%s=", exported[i]);
-		sh_quote(&s, v);
+		dstr_append_shquoted(&s, v);
 		dstr_printf(&s, "; export %s\n", exported[i]);
 	}
 	dstr_append(&s, "exec ");
-	sh_quote(&s, exe);
+	dstr_append_shquoted(&s, exe);
 	dstr_append(&s, " batch run-task ");
-	sh_quote(&s, r->dir);
+	dstr_append_shquoted(&s, r->dir);
 	dstr_append(&s, " \"$(( ${1:-0} + SLURM_ARRAY_TASK_ID ))\"\n");
 	*path = path_join(dir, "array.sh");
 	int rc = fs_write_atomic(*path, s.buf, strlen(s.buf), 0755, err);

@@ -177,22 +177,11 @@ static int outf_commit(struct outf *f, struct ferr *err)
 
 /* ---- squashfs and SIF ------------------------------------------------------- */
 
-static void sh_quote(struct dstr *s, const char *v)
-{
-	dstr_appendc(s, '\'');
-	for (; *v; v++)
-		if (*v == '\'')
-			dstr_append(s, "'\\''");
-		else
-			dstr_appendc(s, *v);
-	dstr_appendc(s, '\'');
-}
-
 static void sh_words(struct dstr *s, char *const *v)
 {
 	for (; v && *v; v++) {
 		dstr_appendc(s, ' ');
-		sh_quote(s, *v);
+		dstr_append_shquoted(s, *v);
 	}
 }
 
@@ -218,7 +207,7 @@ static void sdot_build(struct sdot *d, const struct image_config *c)
 		if (!ok)
 			continue; /* not a shell name: cannot be exported */
 		dstr_printf(&s, "export %.*s=", (int)(eq - *e), *e);
-		sh_quote(&s, eq + 1);
+		dstr_append_shquoted(&s, eq + 1);
 		dstr_appendc(&s, '\n');
 	}
 	d->env = dstr_steal(&s);

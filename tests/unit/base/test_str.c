@@ -58,6 +58,19 @@ static void test_dstr_printf(void **state)
 	dstr_free(&s);
 }
 
+static void test_dstr_shquoted(void **state)
+{
+	(void)state;
+	struct dstr s = DSTR_INIT;
+	dstr_append_shquoted(&s, "plain");
+	dstr_appendc(&s, ' ');
+	dstr_append_shquoted(&s, "it's $HOME `x`");
+	dstr_appendc(&s, ' ');
+	dstr_append_shquoted(&s, "");
+	assert_string_equal(s.buf, "'plain' 'it'\\''s $HOME `x`' ''");
+	dstr_free(&s);
+}
+
 static void test_dstr_steal(void **state)
 {
 	(void)state;
@@ -149,7 +162,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dstr_append_growth), cmocka_unit_test(test_dstr_printf),
-		cmocka_unit_test(test_dstr_steal),         cmocka_unit_test(test_x_alloc),
+		cmocka_unit_test(test_dstr_steal), cmocka_unit_test(test_dstr_shquoted),         cmocka_unit_test(test_x_alloc),
 		cmocka_unit_test(test_starts_ends),        cmocka_unit_test(test_strv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
