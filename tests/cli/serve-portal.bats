@@ -9,15 +9,23 @@ load serve
 
 setup_file() {
 	NODE_DIR=${FERRY_NODE_DIR:-$FERRY_BUILD/test-node}
-	# an unprivileged run may not write the build tree: a cache of its own
-	if ! mkdir -p "$NODE_DIR" 2>/dev/null || [ ! -w "$NODE_DIR" ]; then
+	# An unprivileged run may not write the build tree: it reads the copy
+	# an earlier run installed there, else installs one in its own cache.
+	if [ ! -r "$NODE_DIR/node_modules/puppeteer-core/package.json" ] &&
+		{ ! mkdir -p "$NODE_DIR" 2>/dev/null || [ ! -w "$NODE_DIR" ]; }; then
 		NODE_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/ferry-test-node
 	fi
 	export NODE_DIR
 	command -v node >/dev/null && command -v npm >/dev/null || return 0
 	if [ ! -d "$NODE_DIR/node_modules/puppeteer-core" ]; then
 		mkdir -p "$NODE_DIR"
-		npm install --no-audit --no-fund --prefix "$NODE_DIR" puppeteer-core@22 >"$NODE_DIR/npm.log" 2>&1 || true
+		# node trusts its own CA list, not the system's: a site whose
+		# registry access goes through a TLS proxy with a local CA (in the
+		# system's bundle) needs that bundle named.
+		local ca=${NODE_EXTRA_CA_CERTS:-}
+		[ -n "$ca" ] || [ ! -r /etc/ssl/certs/ca-certificates.crt ] || ca=/etc/ssl/certs/ca-certificates.crt
+		NODE_EXTRA_CA_CERTS=$ca npm install --no-audit --no-fund --prefix "$NODE_DIR" puppeteer-core@22 \
+			>"$NODE_DIR/npm.log" 2>&1 || true
 	fi
 }
 
