@@ -15,7 +15,6 @@ static const struct {
 	const char *soname, *package;
 } libs[] = {
 	{ "libmicrohttpd.so.12", "libmicrohttpd12" },
-	{ "libsqlite3.so.0", "libsqlite3-0" },
 	{ "libarchive.so.13", "libarchive13" },
 	{ "libcrypto.so.3", "libssl3" },
 };
@@ -25,8 +24,8 @@ static char failure[600];
 
 static void load(void)
 {
-	void *h[4];
-	for (int i = 0; i < 4; i++) {
+	void *h[sizeof libs / sizeof libs[0]];
+	for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
 		h[i] = dlopen(libs[i].soname, RTLD_NOW | RTLD_LOCAL);
 		if (!h[i]) {
 			snprintf(failure, sizeof failure, "cannot load %s: %s (apt-get install %s)", libs[i].soname,

@@ -16,7 +16,7 @@
 #include "base/err.h"
 #include "base/sqlitelib.h" /* SQLite: loaded by serve_dl_load() too */
 
-/* X(library, function): library 0 libmicrohttpd, 2 libarchive, 3 libcrypto (1, SQLite: base/sqlitelib.h) */
+/* X(library, function): library 0 libmicrohttpd, 1 libarchive, 2 libcrypto (SQLite: base/sqlitelib.h) */
 #define SERVE_DL_FUNCS(X)                                                                                     \
 	X(0, MHD_start_daemon)                                                                                \
 	X(0, MHD_stop_daemon)                                                                                 \
@@ -31,42 +31,42 @@
 	X(0, MHD_get_connection_info)                                                                         \
 	X(0, MHD_get_connection_values)                                                                       \
 	X(0, MHD_get_daemon_info)                                                                             \
-	X(2, archive_error_string)                                                                            \
-	X(2, archive_write_new)                                                                               \
-	X(2, archive_write_add_filter_gzip)                                                                   \
-	X(2, archive_write_set_format_pax_restricted)                                                         \
-	X(2, archive_write_open_fd)                                                                           \
-	X(2, archive_write_header)                                                                            \
-	X(2, archive_write_data)                                                                              \
-	X(2, archive_write_close)                                                                             \
-	X(2, archive_write_free)                                                                              \
-	X(2, archive_entry_new)                                                                               \
-	X(2, archive_entry_free)                                                                              \
-	X(2, archive_entry_set_pathname)                                                                      \
-	X(2, archive_entry_set_size)                                                                          \
-	X(2, archive_entry_set_filetype)                                                                      \
-	X(2, archive_entry_set_perm)                                                                          \
-	X(2, archive_entry_set_mtime)                                                                         \
-	X(2, archive_read_new)                                                                                \
-	X(2, archive_read_support_format_zip)                                                                 \
-	X(2, archive_read_support_format_tar)                                                                 \
-	X(2, archive_read_support_filter_gzip)                                                                \
-	X(2, archive_read_open_memory)                                                                        \
-	X(2, archive_read_next_header)                                                                        \
-	X(2, archive_read_data)                                                                               \
-	X(2, archive_read_free)                                                                               \
-	X(2, archive_entry_pathname)                                                                          \
-	X(2, archive_entry_filetype)                                                                          \
-	X(3, PKCS5_PBKDF2_HMAC)                                                                               \
-	X(3, EVP_sha256)                                                                                      \
-	X(3, EVP_md5)                                                                                         \
-	X(3, EVP_MD_CTX_new)                                                                                  \
-	X(3, EVP_MD_CTX_free)                                                                                 \
-	X(3, EVP_DigestInit_ex)                                                                               \
-	X(3, EVP_DigestUpdate)                                                                                \
-	X(3, EVP_DigestFinal_ex)                                                                              \
-	X(3, EVP_DecodeBlock)                                                                                 \
-	X(3, EVP_EncodeBlock)
+	X(1, archive_error_string)                                                                            \
+	X(1, archive_write_new)                                                                               \
+	X(1, archive_write_add_filter_gzip)                                                                   \
+	X(1, archive_write_set_format_pax_restricted)                                                         \
+	X(1, archive_write_open_fd)                                                                           \
+	X(1, archive_write_header)                                                                            \
+	X(1, archive_write_data)                                                                              \
+	X(1, archive_write_close)                                                                             \
+	X(1, archive_write_free)                                                                              \
+	X(1, archive_entry_new)                                                                               \
+	X(1, archive_entry_free)                                                                              \
+	X(1, archive_entry_set_pathname)                                                                      \
+	X(1, archive_entry_set_size)                                                                          \
+	X(1, archive_entry_set_filetype)                                                                      \
+	X(1, archive_entry_set_perm)                                                                          \
+	X(1, archive_entry_set_mtime)                                                                         \
+	X(1, archive_read_new)                                                                                \
+	X(1, archive_read_support_format_zip)                                                                 \
+	X(1, archive_read_support_format_tar)                                                                 \
+	X(1, archive_read_support_filter_gzip)                                                                \
+	X(1, archive_read_open_memory)                                                                        \
+	X(1, archive_read_next_header)                                                                        \
+	X(1, archive_read_data)                                                                               \
+	X(1, archive_read_free)                                                                               \
+	X(1, archive_entry_pathname)                                                                          \
+	X(1, archive_entry_filetype)                                                                          \
+	X(2, PKCS5_PBKDF2_HMAC)                                                                               \
+	X(2, EVP_sha256)                                                                                      \
+	X(2, EVP_md5)                                                                                         \
+	X(2, EVP_MD_CTX_new)                                                                                  \
+	X(2, EVP_MD_CTX_free)                                                                                 \
+	X(2, EVP_DigestInit_ex)                                                                               \
+	X(2, EVP_DigestUpdate)                                                                                \
+	X(2, EVP_DigestFinal_ex)                                                                              \
+	X(2, EVP_DecodeBlock)                                                                                 \
+	X(2, EVP_EncodeBlock)
 
 #define SERVE_DL_DECLARE(lib, f) extern __typeof__(f) *serve_dl_##f;
 SERVE_DL_FUNCS(SERVE_DL_DECLARE)
