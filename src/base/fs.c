@@ -231,3 +231,21 @@ int fs_rm_rf(const char *path, struct ferr *err)
 		return ferr_wrap(err, "remove %s", path);
 	return 0;
 }
+
+static int by_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **fs_dir_names(DIR *d, const char *suffix)
+{
+	char **names = xcalloc(1, sizeof *names);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		const char *n = e->d_name;
+		if (suffix ? n[0] != '.' && str_ends_with(n, suffix) : strcmp(n, ".") && strcmp(n, ".."))
+			strv_push(&names, n);
+	}
+	qsort(names, strv_len(names), sizeof *names, by_strcmp);
+	return names;
+}

@@ -1,6 +1,7 @@
 /* File helpers. Each returns 0 or a negative value with err filled in. */
 #pragma once
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -30,5 +31,10 @@ int fs_rm_rf(const char *path, struct ferr *err);
 int fs_rm_rf_at(int dirfd, const char *name, struct ferr *err);
 bool fs_exists(const char *path);
 bool fs_is_dir(const char *path);
+/* The names in the open directory d, sorted by strcmp (the same order in
+ * every locale): with suffix, those that end in it and do not start with
+ * '.'; without, all but "." and "..". Never NULL: an empty vector when there
+ * are none (strv_free it). */
+char **fs_dir_names(DIR *d, const char *suffix);
 /* fsync a directory so a rename inside it is durable. */
 int fs_fsync_dir(const char *path, struct ferr *err);

@@ -278,11 +278,6 @@ static int add_json_text(struct batch_inputs *in, const char *path, const char *
 	return 0;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int batch_inputs_add_path(struct batch_inputs *in, const json_t *desc, const char *path,
 			  const struct batch_input_opts *o, struct app_problems *probs, struct ferr *err)
 {
@@ -290,16 +285,11 @@ int batch_inputs_add_path(struct batch_inputs *in, const json_t *desc, const cha
 		_cleanup_closedir_ DIR *d = opendir(path);
 		if (!d)
 			return ferr_set(err, errno, "inputs %s", path);
-		_cleanup_strv_ char **names = xcalloc(1, sizeof *names);
-		struct dirent *e;
-		while ((e = readdir(d)))
-			if (e->d_name[0] != '.' && str_ends_with(e->d_name, ".json"))
-				strv_push(&names, e->d_name);
+		_cleanup_strv_ char **names = fs_dir_names(d, ".json");
 		size_t n = strv_len(names);
 		if (!n)
 			return ferr_setc(err, FERR_NOTFOUND, 0, "inputs %s: no *.json invocation in the directory",
 					 path);
-		qsort(names, n, sizeof *names, name_cmp);
 		for (size_t i = 0; i < n; i++) {
 			_cleanup_free_ char *p = path_join(path, names[i]);
 			if (batch_inputs_add_path(in, desc, p, o, probs, err) < 0)

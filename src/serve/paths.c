@@ -189,11 +189,6 @@ static void reply_open_error(struct req *r, int e, const char *platform)
 	reply_error(r, 500, SC_INTERNAL, "%s: %s", platform, strerror(e));
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void do_list(struct req *r, int fd, const char *platform)
 {
 	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -205,16 +200,9 @@ static void do_list(struct req *r, int fd, const char *platform)
 		close(dfd);
 		return reply_open_error(r, errno, platform);
 	}
-	char **names = NULL;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			strv_push(&names, e->d_name);
-	size_t n = strv_len(names);
-	if (names && n)
-		qsort(names, n, sizeof *names, cmp_str);
+	char **names = fs_dir_names(d, NULL);
 	json_t *a = json_array();
-	for (size_t i = 0; names && i < n; i++) {
+	for (size_t i = 0; names[i]; i++) {
 		_cleanup_free_ char *pp = xasprintf("%s/%s", platform, names[i]);
 		json_t *j = path_json(pp, dfd, names[i], NULL);
 		if (j)

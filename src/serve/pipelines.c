@@ -191,29 +191,16 @@ static void add_file(struct pipelines *pl, const char *path)
 	add_text(pl, path, text, n, NULL);
 }
 
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int load_dir(struct pipelines *pl, const char *dir, struct ferr *err)
 {
 	_cleanup_closedir_ DIR *d = opendir(dir);
 	if (!d)
 		return ferr_set(err, errno, "--pipelines %s", dir);
-	char **names = NULL;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.' && str_ends_with(e->d_name, ".json"))
-			strv_push(&names, e->d_name);
-	size_t n = strv_len(names);
-	if (names && n)
-		qsort(names, n, sizeof *names, by_name);
-	for (size_t i = 0; names && i < n; i++) {
+	_cleanup_strv_ char **names = fs_dir_names(d, ".json");
+	for (size_t i = 0; names[i]; i++) {
 		_cleanup_free_ char *p = path_join(dir, names[i]);
 		add_file(pl, p);
 	}
-	strv_free(names);
 	return 0;
 }
 
@@ -249,15 +236,9 @@ static void add_from_image(struct pipelines *pl, const char *catalog, const char
 	_cleanup_closedir_ DIR *d = bq < 0 ? NULL : fdopendir(bq); /* closedir closes bq */
 	if (!d && bq >= 0)
 		close(bq);
-	char **names = NULL;
-	struct dirent *e;
-	while (d && (e = readdir(d)))
-		if (e->d_name[0] != '.' && str_ends_with(e->d_name, ".json"))
-			strv_push(&names, e->d_name);
+	char **names = d ? fs_dir_names(d, ".json") : xcalloc(1, sizeof *names);
 	size_t n = strv_len(names);
-	if (names && n)
-		qsort(names, n, sizeof *names, by_name);
-	for (size_t i = 0; names && i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *label = xasprintf("%s: %s/%s: /boutique/%s", catalog, tool, version, names[i]);
 		_cleanup_free_ char *inpath = xasprintf("/boutique/%s", names[i]);
 		struct ferr e2 = FERR_INIT;

@@ -356,6 +356,40 @@ static void test_write_new(void **state)
 	assert_int_equal(st.st_mode & 07777, 0644);
 }
 
+static void test_dir_names(void **state)
+{
+	const char *t = *state;
+	static const char *const files[] = {"b.json", "a.json", "B.json", ".hidden.json", "notes.txt", "x.json.bak"};
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", t, files[i]);
+		put_file(p, "{}");
+	}
+	DIR *d = opendir(t);
+	assert_non_null(d);
+	_cleanup_strv_ char **json = fs_dir_names(d, ".json");
+	/* strcmp order (uppercase first), hidden names and other suffixes out */
+	assert_int_equal(strv_len(json), 3);
+	assert_string_equal(json[0], "B.json");
+	assert_string_equal(json[1], "a.json");
+	assert_string_equal(json[2], "b.json");
+	rewinddir(d);
+	_cleanup_strv_ char **all = fs_dir_names(d, NULL);
+	/* every entry but . and .., hidden ones included */
+	assert_int_equal(strv_len(all), 6);
+	assert_string_equal(all[0], ".hidden.json");
+	assert_string_equal(all[5], "x.json.bak");
+	closedir(d);
+	/* an empty directory: an empty vector, not NULL */
+	_cleanup_free_ char *e = xasprintf("%s/empty", t);
+	assert_int_equal(mkdir(e, 0755), 0);
+	d = opendir(e);
+	assert_non_null(d);
+	_cleanup_strv_ char **none = fs_dir_names(d, ".json");
+	assert_non_null(none);
+	assert_null(none[0]);
+	closedir(d);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -363,7 +397,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_mkdir_p), T(test_write_atomic),       T(test_read_file),
 		T(test_rm_rf),   T(test_rm_rf_unprivileged), T(test_exists_is_dir),
-		T(test_fsync_dir),          T(test_rm_rf_at), T(test_write_new),
+		T(test_fsync_dir),          T(test_rm_rf_at), T(test_write_new), T(test_dir_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
