@@ -186,7 +186,8 @@ bool batch_driver_alive(struct batch_run *r, pid_t *pid);
  * few seconds, whoever asks (the time of the last call is in the journal). */
 int batch_refresh(struct batch_run *r, struct ferr *err);
 /* The same now, whenever the last one was (once, when a run has ended, so
- * that its last tasks' reasons are Slurm's). */
+ * that its last tasks' reasons are Slurm's); waits, at most a minute, for
+ * the jobs of tasks killed by a signal to finish completing. */
 int batch_refresh_now(struct batch_run *r, struct ferr *err);
 
 /* ---- reading it ---- */

@@ -61,6 +61,8 @@ bool task_locked(const struct batch_run *r, long index);
 int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct ferr *err);
 int slurm_drive(struct batch_run *r, const struct batch_drive_opts *d, struct ferr *err);
 int slurm_cancel(struct batch_run *r, struct ferr *err);
+/* Returns how many tasks recorded as killed by a signal Slurm has not
+ * settled yet (their jobs still completing), or -1. */
 int slurm_refresh(struct batch_run *r, bool force, struct ferr *err);
 /* Before a Slurm run: Slurm answers, and the store and RUN are on file
  * systems the nodes share. */

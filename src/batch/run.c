@@ -463,16 +463,25 @@ int batch_cancel(struct batch_run *r, struct ferr *err)
 	pid_t pid = 0;
 	if (batch_driver_alive(r, &pid) && pid > 0 && pid != getpid())
 		kill(pid, SIGTERM);
-	if (r->backend == BATCH_SLURM && slurm_cancel(r, err) < 0)
+	if (r->backend != BATCH_SLURM)
+		/* what no one runs is cancelled now; running local tasks are
+		 * the driver's to stop and record */
+		return journal_exec(r->db,
+				    "UPDATE tasks SET state = 'cancelled', reason = 'cancelled (ferry batch cancel)' "
+				    "WHERE state IN ('pending', 'queued')",
+				    err);
+	char since[64];
+	snprintf(since, sizeof since, "%.3f", batch_now());
+	if (slurm_cancel(r, err) < 0)
 		return -1;
-	/* what no one runs is cancelled now; running local tasks are the
-	 * driver's to stop and record */
-	return journal_exec(r->db,
-			    r->backend == BATCH_SLURM
-				    ? "UPDATE tasks SET state = 'cancelled', reason = 'cancelled (ferry batch cancel)', "
-				      "end = coalesce(end, strftime('%s','now')) "
-				      "WHERE state IN ('pending', 'queued', 'running')"
-				    : "UPDATE tasks SET state = 'cancelled', reason = 'cancelled (ferry batch cancel)' "
-				      "WHERE state IN ('pending', 'queued')",
-			    err);
+	/* and on Slurm whatever scancel stopped, including the tasks whose
+	 * run-task recorded their tool's SIGTERM as "exit code 143" before
+	 * this line */
+	_cleanup_free_ char *sql = xasprintf(
+		"UPDATE tasks SET state = 'cancelled', reason = 'cancelled (ferry batch cancel)', "
+		"end = coalesce(end, strftime('%%s','now')) "
+		"WHERE state IN ('pending', 'queued', 'running') OR (state = 'failed' AND exit_code IN (137, 143) "
+		"AND reason LIKE 'exit code%%' AND end >= %s)",
+		since);
+	return journal_exec(r->db, sql, err);
 }

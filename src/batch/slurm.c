@@ -32,6 +32,9 @@
 #include "store/store.h"
 
 #define SQUEUE_EVERY_S 5.0
+/* the longest the end of a run waits for Slurm to finish completing jobs
+ * whose tools it killed (KillWait is 30 s by default) */
+#define SETTLE_WAIT_S 60
 /* A task whose tool died of SIGTERM or SIGKILL and that run-task recorded
  * as a plain failure: Slurm's time limit or scancel may have sent it (the
  * runtime passes the signal on to the tool), which scontrol tells. */
@@ -439,8 +442,9 @@ static const char *field(const char *line, const char *key, char *buf, size_t si
 	return NULL;
 }
 
-/* The end Slurm gave task (job, index), from `scontrol show job J -o`. */
-static void explain(struct batch_run *r, const char *job, const char *scontrol, long id, long index)
+/* The end Slurm gave task (job, index), from `scontrol show job J -o`.
+ * False when Slurm has not settled it yet (still running or completing). */
+static bool explain(struct batch_run *r, const char *job, const char *scontrol, long id, long index)
 {
 	char st[64] = "", why[256] = "", ec[32] = "", tl[64] = "", idx[32];
 	snprintf(idx, sizeof idx, "%ld", index);
@@ -479,7 +483,7 @@ static void explain(struct batch_run *r, const char *job, const char *scontrol, 
 		reason = xasprintf("out of memory: Slurm killed job %s_%ld", job, index);
 	else if (!strcmp(st, "PENDING") || !strcmp(st, "RUNNING") || !strcmp(st, "CONFIGURING") ||
 		 !strcmp(st, "COMPLETING"))
-		return; /* squeue and scontrol disagree for a moment: next time */
+		return false; /* squeue and scontrol disagree for a moment: next time */
 	else
 		reason = xasprintf("Slurm ended job %s_%ld: JobState=%s Reason=%s ExitCode=%s (see %s/slurm/%s_%ld.out)",
 				   job, index, st, why, ec, r->dir, job, index);
@@ -488,7 +492,7 @@ static void explain(struct batch_run *r, const char *job, const char *scontrol, 
 			       "UPDATE tasks SET state = ?, reason = ?, exit_code = coalesce(?, exit_code), end = ? "
 			       "WHERE id = ? AND (state IN ('queued', 'running') OR " KILLED_ROW ")",
 			       -1, &s, NULL) != SQLITE_OK)
-		return;
+		return true;
 	sqlite3_bind_text(s, 1, batch_state_name(to), -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, reason, -1, SQLITE_STATIC);
 	if (code >= 0)
@@ -497,6 +501,7 @@ static void explain(struct batch_run *r, const char *job, const char *scontrol, 
 	sqlite3_bind_int64(s, 5, id);
 	sqlite3_step(s);
 	sqlite3_finalize(s);
+	return true;
 }
 
 int slurm_refresh(struct batch_run *r, bool force, struct ferr *err)
@@ -545,16 +550,18 @@ int slurm_refresh(struct batch_run *r, bool force, struct ferr *err)
 	/* rows Slurm no longer runs, array job by array job */
 	sqlite3_stmt *rows = NULL;
 	if (sqlite3_prepare_v2(r->db,
-			       "SELECT id, slurm_job, slurm_index FROM tasks WHERE slurm_job IS NOT NULL AND "
+			       "SELECT id, slurm_job, slurm_index, state = 'failed' FROM tasks WHERE slurm_job IS NOT NULL AND "
 			       "(state IN ('queued', 'running') OR " KILLED_ROW ") ORDER BY slurm_job",
 			       -1, &rows, NULL) != SQLITE_OK)
 		return journal_err(r->db, err, "read");
 	_cleanup_free_ char *shown_job = NULL;
 	_cleanup_free_ char *shown = NULL;
+	int unsettled = 0;
 	while (sqlite3_step(rows) == SQLITE_ROW) {
 		long id = (long)sqlite3_column_int64(rows, 0);
 		const char *job = (const char *)sqlite3_column_text(rows, 1);
 		long index = (long)sqlite3_column_int64(rows, 2);
+		bool killed = sqlite3_column_int(rows, 3);
 		char key[96];
 		snprintf(key, sizeof key, "%s_%ld ", job, index);
 		bool active = false;
@@ -563,8 +570,10 @@ int slurm_refresh(struct batch_run *r, bool force, struct ferr *err)
 				active = true;
 				break;
 			}
-		if (active)
+		if (active) {
+			unsettled += killed;
 			continue;
+		}
 		if (!shown_job || strcmp(shown_job, job)) {
 			free(shown_job);
 			free(shown);
@@ -575,20 +584,29 @@ int slurm_refresh(struct batch_run *r, bool force, struct ferr *err)
 				shown = xstrdup("");
 			}
 		}
-		explain(r, job, shown, id, index);
+		if (!explain(r, job, shown, id, index))
+			unsettled += killed;
 	}
 	sqlite3_finalize(rows);
-	return 0;
+	return unsettled;
 }
 
 int batch_refresh(struct batch_run *r, struct ferr *err)
 {
-	return slurm_refresh(r, false, err);
+	return slurm_refresh(r, false, err) < 0 ? -1 : 0;
 }
 
 int batch_refresh_now(struct batch_run *r, struct ferr *err)
 {
-	return slurm_refresh(r, true, err);
+	/* A tool killed at the time limit ends before its job does: run-task
+	 * records "exit code 143" while Slurm is still completing the job,
+	 * and only then says TIMEOUT. Wait for that, a bounded while. */
+	for (int i = 0;; i++) {
+		int n = slurm_refresh(r, true, err);
+		if (n <= 0 || i == SETTLE_WAIT_S)
+			return n < 0 ? -1 : 0;
+		sleep(1);
+	}
 }
 
 int slurm_cancel(struct batch_run *r, struct ferr *err)
@@ -631,7 +649,7 @@ int slurm_drive(struct batch_run *r, const struct batch_drive_opts *d, struct fe
 		if (batch_counts(r, &c, err) < 0)
 			return -1;
 		if (!c.n[BATCH_PENDING] && !c.n[BATCH_QUEUED] && !c.n[BATCH_RUNNING]) {
-			if (slurm_refresh(r, true, err) < 0)
+			if (batch_refresh_now(r, err) < 0)
 				return -1;
 			break;
 		}
