@@ -12,6 +12,7 @@
 #include "base/str.h"
 #include "runtime/internal.h"
 #include "runtime/runtime.h"
+#include "runtime/squash.h"
 #include "store/store.h"
 
 static bool looks_like_path(const char *s)
@@ -67,6 +68,22 @@ static bool has_file_suffix(const char *s)
 	       str_ends_with(s, ".simg");
 }
 
+/* A file inside a single-file image, whole: through the reader that the
+ * FUSE helper will serve when that opened (one library and one open of
+ * the squashfs for the whole start), else through libsquashfs, which also
+ * says what is wrong with a file it cannot read. FERR_NOTFOUND when PATH
+ * is not there. */
+static int image_file(int fd, const char *image, const struct sfile *sf, bool fuse, const char *path, size_t max,
+		      char **data, size_t *len, struct ferr *err)
+{
+	int k = fuse ? squash_read_file(path, max, data, len) : -1;
+	if (k > 0)
+		return 0;
+	if (k == 0)
+		return ferr_setc(err, FERR_NOTFOUND, 0, "%s: no %s", image, path);
+	return sfile_read_file(fd, image, sf, path, max, data, len, err);
+}
+
 /* A single-file image (squashfs, SIF, .simg): a path to a regular file, or
  * a bare name ending in .sqfs .squashfs .sif .simg that is one (as
  * `apptainer exec img.sif`; no registry reference is taken for it then).
@@ -91,9 +108,20 @@ static int resolve_file(const char *image, struct run_image *r, struct ferr *err
 			return 0; /* a bare name: perhaps a reference after all */
 		return ferr_setc(err, FERR_INVALID, 0, "image %s: not a directory, a squashfs or a SIF file", image);
 	}
-	bool have = false;
-	if (sfile_config(fd, image, &sf, &r->config, &have, err) < 0)
-		return -1;
+	/* What the container will mount, opened now (the helper inherits it);
+	 * when it cannot be (no libsquashfuse), the mount says so later. */
+	char msg[256];
+	bool fuse = squash_open(fd, sf.sqfs_offset, msg, sizeof msg) == 0;
+	_cleanup_free_ char *cfg = NULL;
+	size_t cfg_len = 0;
+	bool have = image_file(fd, image, &sf, fuse, SFILE_CONFIG_PATH, 4 << 20, &cfg, &cfg_len, err) == 0;
+	if (!have) {
+		if (err->code != FERR_NOTFOUND)
+			return -1;
+		ferr_clear(err);
+	} else if (image_config_parse(cfg, cfg_len, &r->config, err) < 0) {
+		return ferr_wrap(err, "%s: %s", image, SFILE_CONFIG_PATH);
+	}
 	if (!have) {
 		/* Apptainer's /.singularity.d/actions/run, in the container. */
 		static const char script[] =
@@ -113,7 +141,7 @@ static int resolve_file(const char *image, struct run_image *r, struct ferr *err
 			_cleanup_free_ char *text = NULL;
 			size_t len = 0;
 			struct ferr e2 = FERR_INIT;
-			if (sfile_read_file(fd, image, &sf, scripts[i], 1 << 20, &text, &len, &e2) == 0)
+			if (image_file(fd, image, &sf, fuse, scripts[i], 1 << 20, &text, &len, &e2) == 0)
 				squash_parse_env_script(text, len, &r->config.env);
 		}
 	}

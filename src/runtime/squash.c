@@ -151,7 +151,7 @@ int squash_start(struct ctx *c, struct ferr *err)
 	pid_t me = getpid();
 	pid_t h = helper_clone();
 	if (h == 0) {
-		int keep[] = {sv[1], fd, wp[1]};
+		int keep[] = {sv[1], squash_fd(), wp[1]};
 		close_others(keep, 3);
 		squash_helper_main(sv[1], wp[1], me);
 	}

@@ -19,6 +19,14 @@ int squash_lib_load(struct sqlib_status *st);
  * libraries and open the squashfs at offset in imgfd (the helper inherits
  * it). -1 with msg filled when it cannot be read. */
 int squash_open(int imgfd, uint64_t offset, char *msg, size_t size);
+/* Once open, the same file again is nothing more (the image's config is
+ * read through the reader the helper then serves). The descriptor the
+ * reader uses (a duplicate of imgfd, close-on-exec), or -1 before. */
+int squash_fd(void);
+/* A regular file of the open squashfs, whole, NUL-terminated (malloc'd):
+ * 1, 0 when PATH is no regular file there, -1 when it cannot be read or
+ * is larger than max (the caller then asks libsquashfs, which says why). */
+int squash_read_file(const char *path, size_t max, char **data, size_t *len);
 /* The helper process: receive the mounted /dev/fuse descriptor on sock
  * and serve the squashfs squash_open opened until the kernel ends the
  * connection. Never returns. */

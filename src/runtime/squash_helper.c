@@ -77,7 +77,12 @@ struct sqlib {
 	__typeof__(sqfs_stat) *stat;
 	__typeof__(fuse_reply_entry) *reply_entry;
 	__typeof__(fuse_reply_err) *reply_err;
+	__typeof__(fuse_reply_buf) *reply_buf;
+	__typeof__(sqfs_read_range) *read_range;
+	__typeof__(sqfs_lookup_path) *lookup_path;
+	__typeof__(sqfs_inode_root) *inode_root;
 	__typeof__(sqfs_ll_op_open) *sq_open;
+	__typeof__(sqfs_ll_op_read) *sq_read;
 	__typeof__(sqfs_ll_init) *ll_init;
 	__typeof__(sqfs_cache_destroy) *cache_destroy;
 	__typeof__(sqfs_block_cache_init) *block_cache_init;
@@ -146,12 +151,66 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	lib.reply_entry(req, &fe);
 }
 
-/* The image never changes: what the kernel has cached of a file stays
- * valid when it is opened again (FOPEN_KEEP_CACHE). */
+/* Each request is a round trip to this process, and on a VM one costs
+ * some 60 µs (two cross-CPU wake-ups): a /bin/true start made 80. The
+ * image never changes, so the kernel may keep what it learnt:
+ *   - a symlink's target (FUSE_CAP_CACHE_SYMLINKS): /bin, /lib and /lib64
+ *     are links in a merged-/usr image, and every path through them was
+ *     one more READLINK;
+ *   - no OPEN and RELEASE at all (FUSE_CAP_NO_OPEN_SUPPORT, and open
+ *     answering ENOSYS once): the kernel then keeps each file's page cache
+ *     across opens, as FOPEN_KEEP_CACHE did, and READ names the inode. */
+static bool no_open;
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+		no_open = true;
+	}
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fi->keep_cache = 1;
+	if (no_open) {
+		lib.reply_err(req, ENOSYS);
+		return;
+	}
+	fi->keep_cache = 1; /* see op_init */
 	lib.sq_open(req, ino, fi);
+}
+
+/* libsquashfuse's read takes the inode that its open left in fi->fh;
+ * without OPEN it comes from the inode number (the last one kept: a
+ * program's pages come in runs of READs of one file). */
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	static fuse_ino_t last;
+	static sqfs_ll_i lli;
+	if (!no_open) {
+		lib.sq_read(req, ino, size, off, fi);
+		return;
+	}
+	if (ino != last) {
+		last = 0;
+		if (lib.ll_iget(req, &lli, ino)) /* it replied */
+			return;
+		last = ino;
+	}
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		lib.reply_err(req, ENOMEM);
+		return;
+	}
+	sqfs_off_t n = (sqfs_off_t)size;
+	if (lib.read_range(&lli.ll->fs, &lli.inode, off, &n, buf) != SQFS_OK)
+		lib.reply_err(req, EIO);
+	else
+		lib.reply_buf(req, buf, (size_t)n);
+	free(buf);
 }
 
 int squash_lib_load(struct sqlib_status *st)
@@ -177,7 +236,10 @@ int squash_lib_load(struct sqlib_status *st)
 	    sym(h, "sqfs_dentry_inode", &lib.dentry_inode, m, n) < 0 ||
 	    sym(h, "sqfs_dir_lookup", &lib.dir_lookup, m, n) < 0 || sym(h, "sqfs_inode_get", &lib.inode_get, m, n) < 0 ||
 	    sym(h, "sqfs_stat", &lib.stat, m, n) < 0 || sym(h, "fuse_reply_entry", &lib.reply_entry, m, n) < 0 ||
-	    sym(h, "fuse_reply_err", &lib.reply_err, m, n) < 0)
+	    sym(h, "fuse_reply_err", &lib.reply_err, m, n) < 0 || sym(h, "fuse_reply_buf", &lib.reply_buf, m, n) < 0 ||
+	    sym(h, "sqfs_read_range", &lib.read_range, m, n) < 0 ||
+	    sym(h, "sqfs_lookup_path", &lib.lookup_path, m, n) < 0 ||
+	    sym(h, "sqfs_inode_root", &lib.inode_root, m, n) < 0)
 		return -1;
 #define SQ_RESOLVE(field, name)                                                                               \
 	if (sym(h, #name, &lib.ops.field, m, n) < 0)                                                          \
@@ -187,6 +249,9 @@ int squash_lib_load(struct sqlib_status *st)
 	lib.ops.lookup = op_lookup;
 	lib.sq_open = lib.ops.open;
 	lib.ops.open = op_open;
+	lib.sq_read = lib.ops.read;
+	lib.ops.read = op_read;
+	lib.ops.init = op_init;
 	/* No getxattr, no listxattr: the kernel then remembers that there are
 	 * none (ENOSYS) and answers the overlay's checks for user.overlay.*
 	 * (several on every lookup) itself, instead of asking this process
@@ -259,8 +324,78 @@ static void detach(const char *name)
 }
 
 static sqfs_ll ll; /* the open squashfs; the helper inherits it */
+static int ll_fd = -1; /* what ll reads: a descriptor of its own */
+static dev_t ll_dev;
+static ino_t ll_ino;
+static uint64_t ll_off;
+
+static int open_ll(int imgfd, uint64_t offset, char *msg, size_t size);
+
+int squash_fd(void)
+{
+	return ll_fd;
+}
 
 int squash_open(int imgfd, uint64_t offset, char *msg, size_t size)
+{
+	struct stat sb;
+	if (fstat(imgfd, &sb) < 0) {
+		snprintf(msg, size, "%s", strerror(errno));
+		return -1;
+	}
+	if (ll_fd >= 0) {
+		if (sb.st_dev == ll_dev && sb.st_ino == ll_ino && offset == ll_off)
+			return 0; /* open already (the image's config was read through it) */
+		snprintf(msg, size, "another squashfs is open already");
+		return -1;
+	}
+	int fd = fcntl(imgfd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0) {
+		snprintf(msg, size, "%s", strerror(errno));
+		return -1;
+	}
+	if (open_ll(fd, offset, msg, size) < 0) {
+		close(fd);
+		return -1;
+	}
+	ll_fd = fd;
+	ll_dev = sb.st_dev;
+	ll_ino = sb.st_ino;
+	ll_off = offset;
+	return 0;
+}
+
+int squash_read_file(const char *path, size_t max, char **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	if (ll_fd < 0)
+		return -1;
+	sqfs_inode inode;
+	bool found = false;
+	if (lib.inode_get(&ll.fs, &inode, lib.inode_root(&ll.fs)) != SQFS_OK ||
+	    lib.lookup_path(&ll.fs, &inode, path, &found) != SQFS_OK)
+		return -1;
+	if (!found || !S_ISREG(inode.base.mode))
+		return 0;
+	if (inode.xtra.reg.file_size > max)
+		return -1;
+	size_t n = (size_t)inode.xtra.reg.file_size;
+	char *buf = malloc(n + 1);
+	if (!buf)
+		return -1;
+	sqfs_off_t got = (sqfs_off_t)n;
+	if (n && (lib.read_range(&ll.fs, &inode, 0, &got, buf) != SQFS_OK || (size_t)got != n)) {
+		free(buf);
+		return -1;
+	}
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	return 1;
+}
+
+static int open_ll(int imgfd, uint64_t offset, char *msg, size_t size)
 {
 	struct sqlib_status st = {0};
 	if (squash_lib_load(&st) < 0) {

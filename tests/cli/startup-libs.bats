@@ -41,6 +41,20 @@ LAZY_LIBS='lib(curl|archive|crypto|zstd|isal|squashfs|lzma|lz4|sqlite3)\.so'
 	fi
 }
 
+@test "start-up: exec of a squashfs file reads its config through the library that serves the mount, not libsquashfs as well" {
+	local scratch libs
+	scratch=$(mktemp -d "$BATS_TEST_TMPDIR/libs.XXXXXX")
+	cd "$scratch"
+	"$FERRY" export "$ROOTFS" -o x.sqfs
+	libs=$(loaded_libs "$FERRY" exec ./x.sqfs true)
+	grep -q 'libsquashfuse_ll\.so' <<<"$libs" || die "ferry exec FILE did not load libsquashfuse_ll: $libs"
+	if grep -E 'libsquashfs\.so' <<<"$libs"; then
+		die "ferry exec FILE loads libsquashfs too: a second library and a second open of the squashfs"
+	fi
+	# (what it reads there, the config and Apptainer's env scripts:
+	# exec-file.bats, "from ferry export" and "an Apptainer image's env scripts")
+}
+
 # A stand-in for a library that is there but broken (another ABI): the
 # loader finds it first through LD_LIBRARY_PATH.
 stub_lib() { # DIR SONAME
