@@ -10,6 +10,7 @@
 #include "app/internal.h"
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/num.h"
 
 static unsigned rnd(unsigned *st)
 {
@@ -19,32 +20,6 @@ static unsigned rnd(unsigned *st)
 	x ^= x >> 17;
 	x ^= x << 5;
 	return *st = x;
-}
-
-/* floor, ceil and round without libm: linking it costs every start of
- * ferry (`ferry exec` included) ~0.05 ms in the dynamic loader, for these
- * three calls. Exact: beyond 2^52 every double is an integer. */
-static double ex_trunc(double x)
-{
-	return __builtin_fabs(x) < 0x1p52 ? (double)(long long)x : x;
-}
-
-static double ex_floor(double x)
-{
-	double t = ex_trunc(x);
-	return t > x ? t - 1 : t;
-}
-
-static double ex_ceil(double x)
-{
-	double t = ex_trunc(x);
-	return t < x ? t + 1 : t;
-}
-
-static double ex_round(double x) /* half away from zero, as round(3) */
-{
-	double t = ex_trunc(x), d = x - t;
-	return d >= 0.5 ? t + 1 : d <= -0.5 ? t - 1 : t;
 }
 
 static json_t *one_value(const json_t *in, unsigned *st)
@@ -73,13 +48,13 @@ static json_t *one_value(const json_t *in, unsigned *st)
 		if (hi < lo)
 			hi = lo;
 		if (integer) {
-			long long a = (long long)ex_ceil(lo), b = (long long)ex_floor(hi);
+			long long a = (long long)num_ceil(lo), b = (long long)num_floor(hi);
 			if (b < a)
 				b = a;
 			return json_integer(a + (long long)(rnd(st) % (unsigned)(b - a + 1)));
 		}
 		double x = lo + (hi - lo) * (rnd(st) % 100001) / 100000.0;
-		x = ex_round(x * 1000) / 1000;
+		x = num_round(x * 1000) / 1000;
 		if (x < lo)
 			x += 0.001;
 		if (x > hi)

@@ -1,11 +1,11 @@
 /* Reading a run: tasks, counts and durations straight from the journal
  * (indexed by state, so `status` on 100,000 tasks reads counts, not rows). */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/cleanup.h"
 #include "base/json.h"
+#include "base/num.h"
 #include "base/str.h"
 #include "batch/internal.h"
 
@@ -157,7 +157,7 @@ int batch_counts(struct batch_run *r, struct batch_counts *c, struct ferr *err)
 	if (n) {
 		qsort(d, n, sizeof *d, dcmp);
 		c->median_s = n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
-		size_t k = (size_t)ceil(0.95 * (double)n);
+		size_t k = (size_t)num_ceil(0.95 * (double)n);
 		c->p95_s = d[k ? k - 1 : 0];
 	}
 	free(d);

@@ -13,7 +13,6 @@
  * "accounting storage is disabled" and exits 0. */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 #include "base/cleanup.h"
 #include "base/fs.h"
 #include "base/json.h"
+#include "base/num.h"
 #include "base/path.h"
 #include "base/str.h"
 #include "batch/internal.h"
@@ -212,7 +212,7 @@ static void resources(const struct batch_run *r, char ***args)
 		strv_push(args, buf);
 	} else if (json_is_number(v = json_object_get(sr, "ram")) && json_number_value(v) > 0) {
 		/* Boutiques' ram is in GB */
-		snprintf(buf, sizeof buf, "--mem=%lldM", (long long)ceil(json_number_value(v) * 1024));
+		snprintf(buf, sizeof buf, "--mem=%lldM", (long long)num_ceil(json_number_value(v) * 1024));
 		strv_push(args, buf);
 	}
 	if (tim) {
@@ -220,7 +220,7 @@ static void resources(const struct batch_run *r, char ***args)
 		strv_push(args, buf);
 	} else if (json_is_number(v = json_object_get(sr, "walltime-estimate")) && json_number_value(v) > 0) {
 		/* seconds; Slurm counts minutes */
-		snprintf(buf, sizeof buf, "--time=%lld", (long long)ceil(json_number_value(v) / 60));
+		snprintf(buf, sizeof buf, "--time=%lld", (long long)num_ceil(json_number_value(v) / 60));
 		strv_push(args, buf);
 	}
 	const char *part = json_get_str(r->opts, "partition"), *acct = json_get_str(r->opts, "account");
