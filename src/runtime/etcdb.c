@@ -1,10 +1,8 @@
 /* The generated /etc/passwd and /etc/group: the image's entries, minus
  * those that clash with the caller's, then the caller's (from the host's
- * NSS), written to the staging tmpfs and bound read-only over the image's. */
+ * NSS, base/users.h), written to the staging tmpfs and bound read-only over the image's. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +13,7 @@
 #include "base/inroot.h"
 #include "base/path.h"
 #include "base/str.h"
+#include "base/users.h"
 #include "runtime/internal.h"
 
 /* Read a small file of the image (e.g. /etc/passwd), or NULL. */
@@ -62,15 +61,15 @@ void prepare_passwd(struct ctx *c)
 	const char *name = "root", *gecos = "root", *shell = "/bin/sh", *gname = "root";
 	_cleanup_free_ char *home = xstrdup(c->home ? c->home : "/");
 	char nbuf[64], gbuf[64];
+	struct host_user hu = { 0 };
 	if (!c->spec->fakeroot) {
-		struct passwd *pw = getpwuid(c->uid);
-		struct group *gr = getgrgid(c->gid);
+		host_user_get(c->uid, c->gid, &hu);
 		snprintf(nbuf, sizeof nbuf, "user%u", uid);
 		snprintf(gbuf, sizeof gbuf, "group%u", gid);
-		name = pw ? pw->pw_name : nbuf;
-		gecos = pw ? pw->pw_gecos : "";
-		shell = pw && pw->pw_shell[0] ? pw->pw_shell : "/bin/sh";
-		gname = gr ? gr->gr_name : gbuf;
+		name = hu.name ? hu.name : nbuf;
+		gecos = hu.name ? hu.gecos : "";
+		shell = hu.name && hu.shell[0] ? hu.shell : "/bin/sh";
+		gname = hu.group ? hu.group : gbuf;
 	} else {
 		free(home);
 		home = xstrdup("/root");
@@ -86,6 +85,7 @@ void prepare_passwd(struct ctx *c)
 	_cleanup_free_ char *gr_line = xasprintf("%s:x:%u:\n", gname, gid);
 	c->passwd = merge_db(img_pw, pw_line, name, uid);
 	c->group = merge_db(img_gr, gr_line, gname, gid);
+	host_user_free(&hu);
 }
 
 /* Write generated passwd/group into the staging tmpfs and bind them over
