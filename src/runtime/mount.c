@@ -133,8 +133,17 @@ int mount_overlay(struct ctx *c, struct ferr *err)
 	if (up < 0 || wk < 0)
 		return ferr_set(err, errno, "open the overlay's upper directory");
 	char opts[160];
-	snprintf(opts, sizeof opts, "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d,userxattr",
-		 c->imgfd, up, wk);
+	if (s->writable_tmpfs || s->scratch)
+		snprintf(opts, sizeof opts,
+			 "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d,userxattr", c->imgfd, up,
+			 wk);
+	else
+		/* Read-only: what precreate made sits on the image as a second
+		 * lower layer, and there is no upper one. The kernel then skips
+		 * what a writable overlay costs at every start: the work
+		 * directory and its probes (O_TMPFILE, whiteouts, xattrs) at
+		 * the mount, their teardown at the exit. */
+		snprintf(opts, sizeof opts, "lowerdir=/proc/self/fd/%d:/proc/self/fd/%d,userxattr", up, c->imgfd);
 	if (mount("overlay", c->newroot, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
 		return ferr_set(err, errno, "mount overlay on %s", c->rootfs);
 	return 0;

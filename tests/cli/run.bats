@@ -178,6 +178,22 @@ need_outside() {
 	[ "$status" -eq 2 ]
 }
 
+@test "exec: a read-only root is an overlay without an upper layer; --writable-tmpfs has one" {
+	# no upper layer: no work directory to make and probe at every start
+	run "$FERRY" exec "$ROOTFS" awk '$5 == "/" && $9 == "overlay"' /proc/self/mountinfo
+	[ "$status" -eq 0 ] || die "$output"
+	[ -n "$output" ] || skip "the root is no overlay here (no overlay in a user namespace)"
+	[[ "$output" == *"lowerdir="*":"* ]] || die "want two lower layers: $output"
+	[[ "$output" != *"upperdir="* && "$output" != *"workdir="* ]] || die "a read-only root with an upper layer: $output"
+	run "$FERRY" exec --writable-tmpfs "$ROOTFS" awk '$5 == "/" && $9 == "overlay"' /proc/self/mountinfo
+	[ "$status" -eq 0 ] || die "$output"
+	[[ "$output" == *"upperdir="* ]] || die "--writable-tmpfs without an upper layer: $output"
+	# what precreate made (a bind destination the image lacks) is there
+	mkdir -p "$BATS_TEST_TMPDIR/src" && echo in >"$BATS_TEST_TMPDIR/src/f"
+	run "$FERRY" exec -B "$BATS_TEST_TMPDIR/src:/not/in/image" "$ROOTFS" cat /not/in/image/f
+	[ "$status" -eq 0 ] && [ "$output" = in ] || die "$output"
+}
+
 @test "exec --scratch DIR: the writable layer lands in DIR, the image is untouched" {
 	mkdir -p "$BATS_TEST_TMPDIR/scratch"
 	run "$FERRY" exec --scratch "$BATS_TEST_TMPDIR/scratch" "$ROOTFS" sh -c 'echo kept > /opt/result'
