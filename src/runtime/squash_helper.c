@@ -28,6 +28,9 @@
 #include <ll.h>
 #pragma GCC diagnostic pop
 #include <zstd.h>
+#ifdef HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -128,6 +131,50 @@ static sqfs_err zstd_block(void *in, size_t insz, void *out, size_t *outsz)
 	*outsz = n;
 	return SQFS_OK;
 }
+
+#ifdef HAVE_ISAL
+/* gzip, mksquashfs's and Apptainer's default: libsquashfuse inflates each
+ * block with zlib's uncompress(), 520 to 580 µs for a 128 KiB block of
+ * libc on this VM; ISA-L's inflate takes 260 µs for the same bytes (a
+ * stand-alone loop, both outputs compared). Used when libisal is there,
+ * as for pulls (image/decomp.c); else zlib, as before. */
+static struct {
+	__typeof__(isal_inflate_init) *init;
+	__typeof__(isal_inflate_stateless) *inflate;
+	struct inflate_state st;
+} isal;
+
+static sqfs_err zlib_block(void *in, size_t insz, void *out, size_t *outsz)
+{
+	isal.init(&isal.st);
+	isal.st.crc_flag = ISAL_ZLIB; /* squashfs's gzip blocks are zlib streams */
+	isal.st.next_in = in;
+	isal.st.avail_in = (uint32_t)insz;
+	isal.st.next_out = out;
+	isal.st.avail_out = (uint32_t)*outsz;
+	if (isal.inflate(&isal.st) != ISAL_DECOMP_OK)
+		return SQFS_ERR;
+	*outsz = isal.st.total_out;
+	return SQFS_OK;
+}
+
+static bool isal_load(void)
+{
+	if (isal.init)
+		return true;
+	void *h = dlopen("libisal.so.2", RTLD_LAZY | RTLD_LOCAL);
+	if (!h)
+		return false;
+	void *i = dlsym(h, "isal_inflate_init"), *f = dlsym(h, "isal_inflate_stateless");
+	if (!i || !f) {
+		dlclose(h);
+		return false;
+	}
+	memcpy(&isal.inflate, &f, sizeof f);
+	memcpy(&isal.init, &i, sizeof i);
+	return true;
+}
+#endif
 
 static void zstd_keep_context(void *h)
 {
@@ -458,6 +505,10 @@ static int open_ll(int imgfd, uint64_t offset, char *msg, size_t size)
 	}
 	if (e == SQFS_OK && ll.fs.sb.compression == ZSTD_COMPRESSION && zs.dctx)
 		ll.fs.decompressor = zstd_block;
+#ifdef HAVE_ISAL
+	if (e == SQFS_OK && ll.fs.sb.compression == ZLIB_COMPRESSION && isal_load())
+		ll.fs.decompressor = zlib_block;
+#endif
 	if (e == SQFS_OK)
 		e = lib.ll_init(&ll);
 	if (e != SQFS_OK) {
