@@ -4,12 +4,13 @@
 #                                     links libsquashfuse, as ferry's helper loads it)
 #                                 vs  ferry exec TREE CMD (the same image unpacked)
 #   ferry exec FILE.sif CMD       vs  the .sqfs (the same squashfs inside a SIF)
-# CMD is /bin/true, then python3 importing a dozen packages
-# (many small reads through the mount: the issue names json, email,
-# http.client, xml.dom, which the test image's python3-minimal lacks, so
-# the nearest set it has). The Debian test image, squashed with
-# mksquashfs -all-root -comp zstd. All commands of a table run in one
-# interleaved run, from a fresh working directory made for this run; prints
+# CMD is /bin/true, then python3 importing a dozen packages (many small
+# reads through the mount: the issue names json, email, http.client,
+# xml.dom, which the test image's python3-minimal lacks, so the nearest set
+# it has). The Debian test image, squashed with mksquashfs -all-root
+# -comp zstd, then again with gzip (mksquashfs's and Apptainer's default).
+# All commands of a table run in one interleaved run, from a fresh working
+# directory made for this run; prints
 # a markdown table of min, median and max and the ratios of medians.
 # Usage: bench/squash/exec.sh [RUNS]   (default 30); as an unprivileged
 # user for the figures that matter. FERRY_BASE=/path/to/an/older/ferry adds
@@ -46,14 +47,14 @@ mkdir "$work/cwd" && cd "$work/cwd" # fresh, and bound by both tools as a job di
 # alike; 10 warm-up rounds.
 cc -O2 -o "$work/interleave" "$src/bench/start/interleave.c"
 chrun=$(command -v ch-run)
-bench() { # LABEL CMD...
-	local label=$1
-	shift
-	local args=("ferry exec FILE.sqfs" "$FERRY" exec "$work/debian.sqfs" "$@" ';;'
-		"ch-run FILE.sqfs" "$chrun" "$work/debian.sqfs" -- "$@" ';;'
+bench() { # LABEL SQFS CMD...
+	local label=$1 file=$2
+	shift 2
+	local args=("ferry exec FILE.sqfs" "$FERRY" exec "$file" "$@" ';;'
+		"ch-run FILE.sqfs" "$chrun" "$file" -- "$@" ';;'
 		"ferry exec TREE" "$FERRY" exec "$tree" "$@")
-	[ -z "$sif" ] || args+=(';;' "ferry exec FILE.sif" "$FERRY" exec "$sif" "$@")
-	[ -z "${FERRY_BASE:-}" ] || args+=(';;' "ferry (base) exec FILE.sqfs" "$FERRY_BASE" exec "$work/debian.sqfs" "$@"
+	[ -z "$sif" ] || [ "$file" != "$work/debian.sqfs" ] || args+=(';;' "ferry exec FILE.sif" "$FERRY" exec "$sif" "$@")
+	[ -z "${FERRY_BASE:-}" ] || args+=(';;' "ferry (base) exec FILE.sqfs" "$FERRY_BASE" exec "$file" "$@"
 		';;' "ferry (base) exec TREE" "$FERRY_BASE" exec "$tree" "$@")
 	"$work/interleave" "$runs" "${args[@]}" >"$work/$label.tab"
 }
@@ -68,11 +69,20 @@ report() { # LABEL TITLE
 		END {for (r=1;r<=NR;r++) printf "|%s| %.2f | %.2f | %.2f | %.2f | %.2f | %.2f× | %+.2f |\n", n[r], v[r,3], v[r,4], v[r,5], v[r,6], v[r,7], v[r,5]/ch, v[r,5]-tr}' "$work/$1.tab"
 }
 
-bench true /bin/true
+bench true "$work/debian.sqfs" /bin/true
 mods='import email.message, email.parser, logging, argparse, typing, pathlib, subprocess, urllib.parse, tempfile, inspect, ast, csv, configparser'
-bench py python3 -c "$mods"
+bench py "$work/debian.sqfs" python3 -c "$mods"
+# The same tree with gzip, mksquashfs's and Apptainer's default (most SIFs
+# in the wild): its blocks inflate several times slower than zstd's.
+mksquashfs "$tree" "$work/debian-gzip.sqfs" -all-root -comp gzip -noappend -quiet -no-progress >&2
+bench gztrue "$work/debian-gzip.sqfs" /bin/true
+bench gzpy "$work/debian-gzip.sqfs" python3 -c "$mods"
 echo "## ferry exec of a single-file image ($(date -u +%Y-%m-%d), $(uname -r), $(nproc) CPUs, user $(id -un), $runs runs)"
 echo
 echo "ferry $("$FERRY" version 2>/dev/null | head -1); $(ch-run --version 2>&1 | head -1 | sed 's/^/ch-run /'); $(mksquashfs -version 2>&1 | head -1); squashfs $(du -k "$work/debian.sqfs" | cut -f1) KiB (zstd)"
 report true "/bin/true"
 report py "python3 -c '$mods'"
+echo
+echo "gzip: squashfs $(du -k "$work/debian-gzip.sqfs" | cut -f1) KiB"
+report gztrue "/bin/true, gzip squashfs"
+report gzpy "python3 -c '$mods', gzip squashfs"
