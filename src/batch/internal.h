@@ -57,6 +57,12 @@ int task_result_parse(const char *text, size_t len, struct task_result *res);
 int task_lock(const struct batch_run *r, long index, bool wait); /* fd or -1 (held by another) */
 bool task_locked(const struct batch_run *r, long index);
 
+/* A task whose tool died of SIGTERM or SIGKILL and that run-task recorded
+ * as a plain failure: Slurm's time limit or scancel may have sent it (the
+ * runtime passes the signal on to the tool), which scontrol tells (a SQL
+ * condition on a row of tasks; slurm.c, and batch_cancel in run.c). */
+#define KILLED_ROW "(state = 'failed' AND exit_code IN (137, 143) AND reason LIKE 'exit code%')"
+
 /* local.c / slurm.c */
 int local_drive(struct batch_run *r, const struct batch_drive_opts *d, struct ferr *err);
 int slurm_drive(struct batch_run *r, const struct batch_drive_opts *d, struct ferr *err);

@@ -480,8 +480,7 @@ int batch_cancel(struct batch_run *r, struct ferr *err)
 	_cleanup_free_ char *sql = xasprintf(
 		"UPDATE tasks SET state = 'cancelled', reason = 'cancelled (ferry batch cancel)', "
 		"end = coalesce(end, strftime('%%s','now')) "
-		"WHERE state IN ('pending', 'queued', 'running') OR (state = 'failed' AND exit_code IN (137, 143) "
-		"AND reason LIKE 'exit code%%' AND end >= %s)",
-		since);
+		"WHERE state IN ('pending', 'queued', 'running') OR (%s AND end >= %s)",
+		KILLED_ROW, since);
 	return journal_exec(r->db, sql, err);
 }

@@ -35,10 +35,6 @@
 /* the longest the end of a run waits for Slurm to finish completing jobs
  * whose tools it killed (KillWait is 30 s by default) */
 #define SETTLE_WAIT_S 60
-/* A task whose tool died of SIGTERM or SIGKILL and that run-task recorded
- * as a plain failure: Slurm's time limit or scancel may have sent it (the
- * runtime passes the signal on to the tool), which scontrol tells. */
-#define KILLED_ROW "(state = 'failed' AND exit_code IN (137, 143) AND reason LIKE 'exit code%')"
 
 /* Run argv (no shell); *out gets stdout and stderr together. Returns the
  * exit status, or -1 when it could not be started (errno). */
