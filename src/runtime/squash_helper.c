@@ -165,27 +165,25 @@ static bool isal_load(void)
 	void *h = dlopen("libisal.so.2", RTLD_LAZY | RTLD_LOCAL);
 	if (!h)
 		return false;
-	void *i = dlsym(h, "isal_inflate_init"), *f = dlsym(h, "isal_inflate_stateless");
-	if (!i || !f) {
+	char m[128]; /* unused: without ISA-L, zlib */
+	__typeof__(isal_inflate_init) *init = NULL;
+	if (sym(h, "isal_inflate_stateless", &isal.inflate, m, sizeof m) < 0 ||
+	    sym(h, "isal_inflate_init", &init, m, sizeof m) < 0) {
 		dlclose(h);
 		return false;
 	}
-	memcpy(&isal.inflate, &f, sizeof f);
-	memcpy(&isal.init, &i, sizeof i);
+	isal.init = init; /* last: it says the rest is there */
 	return true;
 }
 #endif
 
 static void zstd_keep_context(void *h)
 {
+	char m[128]; /* unused: without them, libsquashfuse's own way */
 	__typeof__(ZSTD_createDCtx) *create = NULL;
-	void *p = dlsym(h, "ZSTD_createDCtx");
-	memcpy(&create, &p, sizeof p);
-	p = dlsym(h, "ZSTD_decompressDCtx");
-	memcpy(&zs.decompress, &p, sizeof p);
-	p = dlsym(h, "ZSTD_isError");
-	memcpy(&zs.is_error, &p, sizeof p);
-	if (create && zs.decompress && zs.is_error)
+	if (sym(h, "ZSTD_createDCtx", &create, m, sizeof m) == 0 &&
+	    sym(h, "ZSTD_decompressDCtx", &zs.decompress, m, sizeof m) == 0 &&
+	    sym(h, "ZSTD_isError", &zs.is_error, m, sizeof m) == 0)
 		zs.dctx = create();
 }
 
