@@ -96,8 +96,9 @@ int mount_staging(struct ctx *c, struct ferr *err)
 	c->stagefd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (c->stagefd < 0)
 		return ferr_set(err, errno, "open %s", c->rootfs);
+	/* work: only a writable overlay has one (mount_overlay) */
 	static const char *const dirs[] = {"root", "upper", "work"};
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < (s->writable_tmpfs && !s->scratch ? 3 : 2); i++)
 		if (mkdirat(c->stagefd, dirs[i], 0755) < 0)
 			return ferr_set(err, errno, "mkdir %s in the staging tmpfs", dirs[i]);
 	c->newroot = path_join(c->rootfs, "root");
@@ -117,6 +118,7 @@ int mount_overlay(struct ctx *c, struct ferr *err)
 {
 	_cleanup_close_ int up = -1, wk = -1;
 	const struct run_spec *s = c->spec;
+	bool writable = s->writable_tmpfs || s->scratch;
 	if (s->scratch) {
 		_cleanup_close_ int sd = open(s->scratch, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (sd < 0)
@@ -128,12 +130,13 @@ int mount_overlay(struct ctx *c, struct ferr *err)
 		wk = openat(sd, "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	} else {
 		up = openat(c->stagefd, "upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		wk = openat(c->stagefd, "work", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (writable)
+			wk = openat(c->stagefd, "work", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	}
-	if (up < 0 || wk < 0)
+	if (up < 0 || (writable && wk < 0))
 		return ferr_set(err, errno, "open the overlay's upper directory");
 	char opts[160];
-	if (s->writable_tmpfs || s->scratch)
+	if (writable)
 		snprintf(opts, sizeof opts,
 			 "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d,userxattr", c->imgfd, up,
 			 wk);
